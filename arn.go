@@ -1,0 +1,198 @@
+package pipelinestop
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxARNLength is the longest pipeline execution ARN SageMaker accepts.
+const MaxARNLength = 2048
+
+// ExecutionARN is a parsed SageMaker pipeline execution ARN:
+//
+//	arn:PARTITION:sagemaker:REGION:ACCOUNT:pipeline/PIPELINE/execution/ID
+//
+// Its String method gives back the ARN it was parsed from.
+type ExecutionARN struct {
+	// Partition is "aws" or another AWS partition, such as "aws-cn".
+	Partition string
+	// Region is the AWS Region, for example "us-east-1".
+	Region string
+	// AccountID is the 12-digit AWS account ID.
+	AccountID string
+	// PipelineName is the name of the pipeline.
+	PipelineName string
+	// ExecutionID is the execution's ID, the last part of the ARN.
+	ExecutionID string
+}
+
+// String formats the ARN. For an ExecutionARN returned by ParseExecutionARN
+// it is the string that was parsed.
+func (a ExecutionARN) String() string {
+	return "arn:" + a.Partition + ":sagemaker:" + a.Region + ":" + a.AccountID +
+		":pipeline/" + a.PipelineName + "/execution/" + a.ExecutionID
+}
+
+// ARNError describes why a string is not a pipeline execution ARN. It
+// matches ErrInvalidARN with errors.Is.
+type ARNError struct {
+	// ARN is the rejected input, cut to 128 bytes.
+	ARN string
+	// Part names the part that is wrong, for example "account ID".
+	Part string
+	// Pos is the byte offset in the input where the problem was found.
+	Pos int
+	// Reason says what is wrong with that part.
+	Reason string
+}
+
+// Error says what is wrong, where, and what a valid ARN looks like.
+func (e *ARNError) Error() string {
+	return fmt.Sprintf("invalid pipeline execution ARN %q: %s at position %d: %s "+
+		"(want arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID)",
+		e.ARN, e.Part, e.Pos, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidARN.
+func (e *ARNError) Is(target error) bool { return target == ErrInvalidARN }
+
+// ParseExecutionARN parses and validates a pipeline execution ARN. It
+// enforces SageMaker's documented pattern
+//
+//	^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/.*\/execution\/.*$
+//
+// and length limit (MaxARNLength), and also requires a non-empty pipeline
+// name and execution ID without '/' or control characters, since no
+// execution can be named otherwise. The error is an *ARNError matching
+// ErrInvalidARN that names the part and position that are wrong.
+func ParseExecutionARN(s string) (ExecutionARN, error) {
+	fail := func(part string, pos int, format string, args ...any) (ExecutionARN, error) {
+		in := s
+		if len(in) > 128 {
+			in = in[:128] + "..."
+		}
+		return ExecutionARN{}, &ARNError{ARN: in, Part: part, Pos: pos, Reason: fmt.Sprintf(format, args...)}
+	}
+	if s == "" {
+		return fail("ARN", 0, "it is empty")
+	}
+	if len(s) > MaxARNLength {
+		return fail("ARN", MaxARNLength, "it is %d characters long, longer than the limit of %d", len(s), MaxARNLength)
+	}
+	var a ExecutionARN
+	pos := 0
+	// field reads up to the next ':' and advances pos past it.
+	field := func() (string, bool) {
+		i := strings.IndexByte(s[pos:], ':')
+		if i < 0 {
+			return "", false
+		}
+		f := s[pos : pos+i]
+		pos += i + 1
+		return f, true
+	}
+
+	if !strings.HasPrefix(s, "arn:") {
+		return fail("prefix", 0, `it must start with "arn:"`)
+	}
+	pos = len("arn:")
+	start := pos
+	partition, ok := field()
+	if !ok {
+		return fail("partition", start, "the ARN ends before the service part")
+	}
+	if !strings.HasPrefix(partition, "aws") || !isCharset(partition[3:], lowerOrDash) {
+		return fail("partition", start, `%q is not an AWS partition ("aws", "aws-cn", ...)`, partition)
+	}
+	a.Partition = partition
+
+	start = pos
+	service, ok := field()
+	if !ok || service != "sagemaker" {
+		return fail("service", start, `the service must be "sagemaker"`)
+	}
+
+	start = pos
+	region, ok := field()
+	if !ok {
+		return fail("region", start, "the ARN ends before the account ID")
+	}
+	if !isCharset(region, lowerDigitOrDash) {
+		return fail("region", start, "%q has characters other than a-z, 0-9 and '-'", region)
+	}
+	a.Region = region
+
+	start = pos
+	account, ok := field()
+	if !ok {
+		return fail("account ID", start, "the ARN ends before the resource part")
+	}
+	if len(account) != 12 || !isCharset(account, digit) {
+		return fail("account ID", start, "%q is not 12 digits", account)
+	}
+	a.AccountID = account
+
+	start = pos
+	rest := s[pos:]
+	if !strings.HasPrefix(rest, "pipeline/") {
+		return fail("resource", start, `the resource must start with "pipeline/"`)
+	}
+	pos += len("pipeline/")
+	start = pos
+	rest = s[pos:]
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		return fail("resource", pos, `"/execution/ID" is missing after the pipeline name`)
+	}
+	a.PipelineName = rest[:slash]
+	if a.PipelineName == "" {
+		return fail("pipeline name", start, "it is empty")
+	}
+	if i := controlIndex(a.PipelineName); i >= 0 {
+		return fail("pipeline name", start+i, "it has a control character")
+	}
+	pos += slash
+	if !strings.HasPrefix(s[pos:], "/execution/") {
+		return fail("resource", pos, `the pipeline name must be followed by "/execution/"`)
+	}
+	pos += len("/execution/")
+	a.ExecutionID = s[pos:]
+	switch {
+	case a.ExecutionID == "":
+		return fail("execution ID", pos, "it is empty")
+	case strings.IndexByte(a.ExecutionID, '/') >= 0:
+		return fail("execution ID", pos+strings.IndexByte(a.ExecutionID, '/'), "it has a '/'")
+	case controlIndex(a.ExecutionID) >= 0:
+		return fail("execution ID", pos+controlIndex(a.ExecutionID), "it has a control character")
+	}
+	return a, nil
+}
+
+// validateARN checks an ARN before a call is made.
+func validateARN(s string) error {
+	_, err := ParseExecutionARN(s)
+	return err
+}
+
+func lowerOrDash(c byte) bool      { return c >= 'a' && c <= 'z' || c == '-' }
+func digit(c byte) bool            { return c >= '0' && c <= '9' }
+func lowerDigitOrDash(c byte) bool { return lowerOrDash(c) || digit(c) }
+func isCharset(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// controlIndex returns the index of the first ASCII control character in s
+// (which SageMaker's pattern, with its '.', does not match), or -1.
+func controlIndex(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
