@@ -1,0 +1,554 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type outputParameter struct {
+	Name  string `json:"Name"`
+	Value string `json:"Value"`
+}
+
+func (e *Emulator) sageMakerService() *service {
+	return &service{
+		name:        "sagemaker",
+		contentType: "application/x-amz-json-1.1",
+		ops: map[string]handlerFunc{
+			"CreatePipeline":                   e.createPipeline,
+			"DescribePipeline":                 e.describePipeline,
+			"StartPipelineExecution":           e.startPipelineExecution,
+			"DescribePipelineExecution":        e.describePipelineExecution,
+			"ListPipelineExecutions":           e.listPipelineExecutions,
+			"ListPipelineExecutionSteps":       e.listPipelineExecutionSteps,
+			"StopPipelineExecution":            e.stopPipelineExecution,
+			"SendPipelineExecutionStepSuccess": e.sendStepSuccess,
+			"SendPipelineExecutionStepFailure": e.sendStepFailure,
+		},
+	}
+}
+
+func (e *Emulator) pipelineARN(name string) string {
+	return fmt.Sprintf("arn:aws:sagemaker:%s:%s:pipeline/%s", e.cfg.Region, e.cfg.AccountID, name)
+}
+
+// lookupPipeline finds a pipeline by name or ARN. Callers hold e.mu.
+func (e *Emulator) lookupPipeline(nameOrARN string) (*pipeline, *apiError) {
+	name := nameOrARN
+	if strings.HasPrefix(name, "arn:") {
+		_, name, _ = strings.Cut(name, ":pipeline/")
+	}
+	p, ok := e.state.pipelines[name]
+	if !ok {
+		return nil, notFound("Pipeline '%s' does not exist.", e.pipelineARN(name))
+	}
+	return p, nil
+}
+
+// lookupExecution checks arn and finds its execution. Callers hold e.mu.
+func (e *Emulator) lookupExecution(arn string) (*execution, *apiError) {
+	if err := checkExecutionARN(arn); err != nil {
+		return nil, err
+	}
+	ex, ok := e.state.executions[arn]
+	if !ok {
+		return nil, notFound("Pipeline execution '%s' does not exist.", arn)
+	}
+	return ex, nil
+}
+
+type createPipelineInput struct {
+	PipelineName                 string
+	PipelineDisplayName          string
+	PipelineDescription          string
+	PipelineDefinition           string
+	PipelineDefinitionS3Location any
+	RoleArn                      string
+	ClientRequestToken           string
+}
+
+func (e *Emulator) createPipeline(_ *http.Request, body []byte) (any, *apiError) {
+	var in createPipelineInput
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := firstError(
+		checkRequired("PipelineName", in.PipelineName),
+		checkPattern("PipelineName", in.PipelineName, pipelineNamePattern),
+		checkRequired("RoleArn", in.RoleArn),
+		checkClientToken(in.ClientRequestToken, false),
+	); err != nil {
+		return nil, err
+	}
+	if in.PipelineDefinitionS3Location != nil {
+		return nil, validationError("PipelineDefinitionS3Location is not supported by the emulator; pass PipelineDefinition")
+	}
+	if err := checkRequired("PipelineDefinition", in.PipelineDefinition); err != nil {
+		return nil, err
+	}
+	def, err := parseDefinition(in.PipelineDefinition)
+	if err != nil {
+		return nil, validationError("Invalid PipelineDefinition: %v", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p, exists := e.state.pipelines[in.PipelineName]; exists {
+		if in.ClientRequestToken != "" && in.ClientRequestToken == p.createToken {
+			return map[string]string{"PipelineArn": p.arn}, nil
+		}
+		return nil, validationError("Pipeline names must be unique within an AWS account and region. Pipeline with name (%s) already exists.", in.PipelineName)
+	}
+	p := &pipeline{
+		name:          in.PipelineName,
+		arn:           e.pipelineARN(in.PipelineName),
+		definitionSrc: in.PipelineDefinition,
+		def:           def,
+		roleArn:       in.RoleArn,
+		description:   in.PipelineDescription,
+		displayName:   in.PipelineDisplayName,
+		createToken:   in.ClientRequestToken,
+		created:       time.Now(),
+	}
+	if p.displayName == "" {
+		p.displayName = p.name
+	}
+	e.state.pipelines[p.name] = p
+	return map[string]string{"PipelineArn": p.arn}, nil
+}
+
+type describePipelineOutput struct {
+	PipelineArn         string
+	PipelineName        string
+	PipelineDisplayName string
+	PipelineDescription string `json:",omitempty"`
+	PipelineDefinition  string
+	RoleArn             string
+	PipelineStatus      string
+	CreationTime        *epochSeconds
+	LastModifiedTime    *epochSeconds
+	LastRunTime         *epochSeconds `json:",omitempty"`
+}
+
+func (e *Emulator) describePipeline(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct{ PipelineName string }
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := checkRequired("PipelineName", in.PipelineName); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.lookupPipeline(in.PipelineName)
+	if err != nil {
+		return nil, err
+	}
+	return describePipelineOutput{
+		PipelineArn:         p.arn,
+		PipelineName:        p.name,
+		PipelineDisplayName: p.displayName,
+		PipelineDescription: p.description,
+		PipelineDefinition:  p.definitionSrc,
+		RoleArn:             p.roleArn,
+		PipelineStatus:      "Active",
+		CreationTime:        ts(p.created),
+		LastModifiedTime:    ts(p.created),
+		LastRunTime:         ts(p.lastRun),
+	}, nil
+}
+
+type startPipelineExecutionInput struct {
+	PipelineName                 string
+	ClientRequestToken           string
+	PipelineExecutionDisplayName string
+	PipelineExecutionDescription string
+}
+
+func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+	var in startPipelineExecutionInput
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := firstError(
+		checkRequired("PipelineName", in.PipelineName),
+		checkClientToken(in.ClientRequestToken, true),
+	); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.lookupPipeline(in.PipelineName)
+	if err != nil {
+		return nil, err
+	}
+	arn := e.startExecution(p, in.ClientRequestToken, in.PipelineExecutionDisplayName, in.PipelineExecutionDescription)
+	return map[string]string{"PipelineExecutionArn": arn}, nil
+}
+
+// startExecution starts an execution of p, or returns the one an earlier
+// start with the same token created. Callers hold e.mu.
+func (e *Emulator) startExecution(p *pipeline, token, displayName, description string) string {
+	key := p.name + "\x00" + token
+	if arn, ok := e.state.startTokens[key]; ok {
+		return arn
+	}
+	var arn string
+	for {
+		arn = fmt.Sprintf("%s/execution/%s", p.arn, randomString("abcdefghijklmnopqrstuvwxyz0123456789", 12))
+		if _, taken := e.state.executions[arn]; !taken {
+			break
+		}
+	}
+	now := time.Now()
+	ex := &execution{
+		arn:         arn,
+		pipeline:    p,
+		displayName: displayName,
+		description: description,
+		created:     now,
+		byName:      map[string]*stepRun{},
+	}
+	if ex.displayName == "" {
+		ex.displayName = "execution-" + strconv.FormatInt(now.UnixMilli(), 10)
+	}
+	e.state.startTokens[key] = arn
+	e.state.executions[arn] = ex
+	p.executions = append(p.executions, ex)
+	p.lastRun = now
+	e.setExecution(ex, StatusExecuting, "")
+	e.advance(ex)
+	return arn
+}
+
+type describePipelineExecutionOutput struct {
+	PipelineArn                  string
+	PipelineExecutionArn         string
+	PipelineExecutionDisplayName string
+	PipelineExecutionDescription string `json:",omitempty"`
+	PipelineExecutionStatus      string
+	FailureReason                string `json:",omitempty"`
+	CreationTime                 *epochSeconds
+	LastModifiedTime             *epochSeconds
+}
+
+func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct{ PipelineExecutionArn string }
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, err := e.lookupExecution(in.PipelineExecutionArn)
+	if err != nil {
+		return nil, err
+	}
+	return describePipelineExecutionOutput{
+		PipelineArn:                  ex.pipeline.arn,
+		PipelineExecutionArn:         ex.arn,
+		PipelineExecutionDisplayName: ex.displayName,
+		PipelineExecutionDescription: ex.description,
+		PipelineExecutionStatus:      ex.status,
+		FailureReason:                ex.failureReason,
+		CreationTime:                 ts(ex.created),
+		LastModifiedTime:             ts(ex.modified),
+	}, nil
+}
+
+type pageInput struct {
+	MaxResults *int
+	NextToken  string
+	SortOrder  string
+}
+
+// page returns the bounds of the requested page of n items and the next
+// token ("" on the last page). Tokens are opaque offsets.
+func (in pageInput) page(n, defaultMax int) (lo, hi int, next string, err *apiError) {
+	size := defaultMax
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 100 {
+			return 0, 0, "", validationError("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *in.MaxResults)
+		}
+		size = *in.MaxResults
+	}
+	if in.SortOrder != "" && in.SortOrder != "Ascending" && in.SortOrder != "Descending" {
+		return 0, 0, "", validationError("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]", in.SortOrder)
+	}
+	if in.NextToken != "" {
+		raw, derr := base64.RawURLEncoding.DecodeString(in.NextToken)
+		off, perr := strconv.Atoi(strings.TrimPrefix(string(raw), "offset:"))
+		if derr != nil || perr != nil || off < 0 || off > n {
+			return 0, 0, "", validationError("Invalid pagination token %q", in.NextToken)
+		}
+		lo = off
+	}
+	hi = min(lo+size, n)
+	if hi < n {
+		next = base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(hi)))
+	}
+	return lo, hi, next, nil
+}
+
+// ordered returns items oldest first for Ascending, newest first otherwise.
+func ordered[T any](items []T, sortOrder string) []T {
+	out := slices.Clone(items)
+	if sortOrder != "Ascending" {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+type pipelineExecutionSummary struct {
+	PipelineExecutionArn           string
+	PipelineExecutionDisplayName   string
+	PipelineExecutionStatus        string
+	PipelineExecutionFailureReason string `json:",omitempty"`
+	StartTime                      *epochSeconds
+}
+
+func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct {
+		pageInput
+		PipelineName string
+	}
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := checkRequired("PipelineName", in.PipelineName); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.lookupPipeline(in.PipelineName)
+	if err != nil {
+		return nil, err
+	}
+	all := ordered(p.executions, in.SortOrder)
+	lo, hi, next, err := in.page(len(all), 50)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		PipelineExecutionSummaries []pipelineExecutionSummary
+		NextToken                  string `json:",omitempty"`
+	}{PipelineExecutionSummaries: []pipelineExecutionSummary{}, NextToken: next}
+	for _, ex := range all[lo:hi] {
+		out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, pipelineExecutionSummary{
+			PipelineExecutionArn:           ex.arn,
+			PipelineExecutionDisplayName:   ex.displayName,
+			PipelineExecutionStatus:        ex.status,
+			PipelineExecutionFailureReason: ex.failureReason,
+			StartTime:                      ts(ex.created),
+		})
+	}
+	return out, nil
+}
+
+type stepMetadata struct {
+	Callback *callbackMetadata `json:",omitempty"`
+	Lambda   *lambdaMetadata   `json:",omitempty"`
+}
+
+type callbackMetadata struct {
+	CallbackToken    string
+	SqsQueueUrl      string
+	OutputParameters []outputParameter `json:",omitempty"`
+}
+
+type lambdaMetadata struct {
+	Arn              string
+	OutputParameters []outputParameter `json:",omitempty"`
+}
+
+type pipelineExecutionStep struct {
+	StepName      string
+	StepStatus    string
+	StartTime     *epochSeconds
+	EndTime       *epochSeconds `json:",omitempty"`
+	FailureReason string        `json:",omitempty"`
+	AttemptCount  int
+	Metadata      *stepMetadata `json:",omitempty"`
+}
+
+func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct {
+		pageInput
+		PipelineExecutionArn string
+	}
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, err := e.lookupExecution(in.PipelineExecutionArn)
+	if err != nil {
+		return nil, err
+	}
+	all := ordered(ex.steps, in.SortOrder)
+	lo, hi, next, err := in.page(len(all), 50)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		PipelineExecutionSteps []pipelineExecutionStep
+		NextToken              string `json:",omitempty"`
+	}{PipelineExecutionSteps: []pipelineExecutionStep{}, NextToken: next}
+	for _, s := range all[lo:hi] {
+		out.PipelineExecutionSteps = append(out.PipelineExecutionSteps, s.describe())
+	}
+	return out, nil
+}
+
+func (s *stepRun) describe() pipelineExecutionStep {
+	ps := pipelineExecutionStep{
+		StepName:      s.def.Name,
+		StepStatus:    s.status,
+		StartTime:     ts(s.start),
+		EndTime:       ts(s.end),
+		FailureReason: s.failureReason,
+		AttemptCount:  1,
+	}
+	switch s.def.Type {
+	case StepTypeCallback:
+		ps.Metadata = &stepMetadata{Callback: &callbackMetadata{CallbackToken: s.token, SqsQueueUrl: s.def.SqsQueueURL, OutputParameters: s.outputs}}
+	case StepTypeLambda:
+		ps.Metadata = &stepMetadata{Lambda: &lambdaMetadata{Arn: s.def.FunctionArn, OutputParameters: s.outputs}}
+	}
+	return ps
+}
+
+func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct{ PipelineExecutionArn, ClientRequestToken string }
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := firstError(checkExecutionARN(in.PipelineExecutionArn), checkClientToken(in.ClientRequestToken, true)); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, err := e.lookupExecution(in.PipelineExecutionArn)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(ex.stopTokensSeen, in.ClientRequestToken) {
+		ex.stopTokensSeen = append(ex.stopTokensSeen, in.ClientRequestToken)
+	}
+	ok := map[string]string{"PipelineExecutionArn": ex.arn}
+	if ex.stopToken != "" && ex.stopToken == in.ClientRequestToken {
+		ex.stopSuccesses++
+		return ok, nil
+	}
+	if ex.status != StatusExecuting {
+		return nil, validationError("Pipeline execution with ARN %s has status %s. Only pipelines with 'Executing' status can be stopped.", ex.arn, ex.status)
+	}
+	if time.Now().Before(ex.conflictUntil) {
+		return nil, conflict("Pipeline execution %s is transitioning between steps; try again", ex.arn)
+	}
+	ex.stopToken = in.ClientRequestToken
+	ex.effectiveStops++
+	ex.stopSuccesses++
+	e.stop(ex)
+	return ok, nil
+}
+
+type stepAnswerInput struct {
+	CallbackToken      string
+	ClientRequestToken string
+	OutputParameters   []outputParameter
+	FailureReason      string
+}
+
+func (e *Emulator) sendStepSuccess(_ *http.Request, body []byte) (any, *apiError) {
+	return e.answerStep(body, OutcomeSuccess)
+}
+
+func (e *Emulator) sendStepFailure(_ *http.Request, body []byte) (any, *apiError) {
+	return e.answerStep(body, OutcomeFailure)
+}
+
+func (in *stepAnswerInput) check(outcome string) *apiError {
+	if err := firstError(
+		checkRequired("CallbackToken", in.CallbackToken),
+		checkPattern("CallbackToken", in.CallbackToken, callbackTokenPattern),
+		checkClientToken(in.ClientRequestToken, false),
+	); err != nil {
+		return err
+	}
+	if outcome == OutcomeFailure {
+		return checkLen("FailureReason", in.FailureReason, 0, 256)
+	}
+	if len(in.OutputParameters) > 50 {
+		return validationError("1 validation error detected: Value at 'outputParameters' failed to satisfy constraint: Member must have length less than or equal to 50")
+	}
+	for i, p := range in.OutputParameters {
+		if err := firstError(
+			checkRequired(fmt.Sprintf("OutputParameters.%d.member.Name", i+1), p.Name),
+			checkLen(fmt.Sprintf("OutputParameters.%d.member.Name", i+1), p.Name, 1, 256),
+			checkLen(fmt.Sprintf("OutputParameters.%d.member.Value", i+1), p.Value, 0, 1024),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerStep accepts a Success or Failure for a waiting callback step.
+func (e *Emulator) answerStep(body []byte, outcome string) (any, *apiError) {
+	var in stepAnswerInput
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.check(outcome); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.state.tokens[in.CallbackToken]
+	if !ok {
+		return nil, notFound("Callback token %s does not exist.", in.CallbackToken)
+	}
+	okOut := map[string]string{"PipelineExecutionArn": s.ex.arn}
+	a := Answer{
+		Outcome:            outcome,
+		ClientRequestToken: in.ClientRequestToken,
+		FailureReason:      in.FailureReason,
+		Time:               time.Now(),
+	}
+	if outcome == OutcomeSuccess {
+		a.OutputParameters = map[string]string{}
+		for _, p := range in.OutputParameters {
+			a.OutputParameters[p.Name] = p.Value
+		}
+	}
+	if len(s.answers) > 0 {
+		first := s.answers[0]
+		if in.ClientRequestToken != "" && in.ClientRequestToken == first.ClientRequestToken && outcome == first.Outcome {
+			a.Replay = true
+			s.answers = append(s.answers, a)
+			return okOut, nil
+		}
+	}
+	if !s.running() {
+		return nil, conflict("Step %s of pipeline execution %s is already in a terminal status (%s).", s.def.Name, s.ex.arn, s.status)
+	}
+	s.answers = append(s.answers, a)
+	if outcome == OutcomeSuccess {
+		s.outputs = in.OutputParameters
+	}
+	switch {
+	case s.status == StatusStopping:
+		e.setStep(s, StatusStopped)
+		e.finishStop(s.ex)
+	case outcome == OutcomeSuccess:
+		e.setStep(s, StatusSucceeded)
+		e.advance(s.ex)
+	default:
+		e.failStep(s, in.FailureReason)
+	}
+	return okOut, nil
+}

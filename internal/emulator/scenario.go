@@ -1,0 +1,225 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNotFound is returned by the scenario helpers for an unknown pipeline,
+// execution or step.
+var ErrNotFound = errors.New("emulator: not found")
+
+// Step describes one step for Definition.
+type Step struct {
+	Name string
+	// Type is StepTypeCallback, StepTypeLambda or any other type (a generic
+	// step). Empty means "Processing".
+	Type      string
+	DependsOn []string
+	// SqsQueueURL is required for callback steps.
+	SqsQueueURL string
+	// FunctionArn is required for Lambda steps; empty means a made-up ARN.
+	FunctionArn string
+	// Arguments are the step's arguments; values may be any JSON value.
+	Arguments map[string]any
+	// Outputs names the step's String output parameters.
+	Outputs []string
+}
+
+// Definition returns a pipeline definition JSON with the given steps.
+func Definition(steps ...Step) string {
+	type output struct{ OutputName, OutputType string }
+	type step struct {
+		Name             string
+		Type             string
+		DependsOn        []string       `json:",omitempty"`
+		Arguments        map[string]any `json:",omitempty"`
+		SqsQueueUrl      string         `json:",omitempty"`
+		FunctionArn      string         `json:",omitempty"`
+		OutputParameters []output       `json:",omitempty"`
+	}
+	def := struct {
+		Version string
+		Steps   []step
+	}{Version: "2020-12-01", Steps: []step{}}
+	for _, s := range steps {
+		out := step{Name: s.Name, Type: s.Type, DependsOn: s.DependsOn, Arguments: s.Arguments, SqsQueueUrl: s.SqsQueueURL, FunctionArn: s.FunctionArn}
+		if out.Type == "" {
+			out.Type = "Processing"
+		}
+		if out.Type == StepTypeLambda && out.FunctionArn == "" {
+			out.FunctionArn = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
+		}
+		for _, o := range s.Outputs {
+			out.OutputParameters = append(out.OutputParameters, output{o, "String"})
+		}
+		def.Steps = append(def.Steps, out)
+	}
+	buf, _ := json.Marshal(def) // only strings, slices and caller's JSON values
+	return string(buf)
+}
+
+// CreatePipeline creates a pipeline directly, without an API call, and
+// returns its ARN. The definition is checked as CreatePipeline checks it.
+func (e *Emulator) CreatePipeline(name, definitionJSON string) (string, error) {
+	if err := checkPattern("PipelineName", name, pipelineNamePattern); err != nil {
+		return "", err
+	}
+	def, err := parseDefinition(definitionJSON)
+	if err != nil {
+		return "", fmt.Errorf("emulator: invalid definition: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p, ok := e.state.pipelines[name]; ok {
+		return p.arn, fmt.Errorf("emulator: pipeline %s already exists", name)
+	}
+	p := &pipeline{name: name, arn: e.pipelineARN(name), definitionSrc: definitionJSON, def: def, displayName: name,
+		roleArn: fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID)}
+	e.state.pipelines[name] = p
+	return p.arn, nil
+}
+
+// StartExecution starts an execution of the named pipeline directly and
+// returns its ARN.
+func (e *Emulator) StartExecution(pipelineName string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.state.pipelines[pipelineName]
+	if !ok {
+		return "", fmt.Errorf("%w: pipeline %s", ErrNotFound, pipelineName)
+	}
+	return e.startExecution(p, newRequestID()+"-direct", "", ""), nil
+}
+
+// CreateQueue creates one of the emulator's queues (standard, default
+// attributes) and returns its URL. An existing queue's URL is returned.
+func (e *Emulator) CreateQueue(name string) (string, error) {
+	u, err := e.queues.createQueue(name, nil)
+	if err != nil {
+		return "", err
+	}
+	return u, nil
+}
+
+// ExecutionStatus returns an execution's status and failure reason.
+func (e *Emulator) ExecutionStatus(executionARN string) (status, failureReason string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, ok := e.state.executions[executionARN]
+	if !ok {
+		return "", "", fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
+	}
+	return ex.status, ex.failureReason, nil
+}
+
+// StepStatus returns a step's status, or "" when the step has not started.
+func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil || s == nil {
+		return "", err
+	}
+	return s.status, nil
+}
+
+// CallbackToken returns the callback token of a started callback step.
+func (e *Emulator) CallbackToken(executionARN, stepName string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil {
+		return "", err
+	}
+	if s == nil || s.token == "" {
+		return "", fmt.Errorf("%w: no started callback step %s in %s", ErrNotFound, stepName, executionARN)
+	}
+	return s.token, nil
+}
+
+// CompleteStep ends the work of a running generic or Lambda step now, as if
+// its run time had passed: it succeeds, or is Stopped when the execution is
+// stopping. Callback steps are answered through the API instead.
+func (e *Emulator) CompleteStep(executionARN, stepName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil {
+		return err
+	}
+	if s == nil || !s.running() || s.def.Type == StepTypeCallback {
+		return fmt.Errorf("emulator: step %s of %s is not a running generic or Lambda step", stepName, executionARN)
+	}
+	if s.def.Type != StepTypeLambda && s.status == StatusStopping {
+		return nil // already stopping on its own delay
+	}
+	e.finishWork(s)
+	return nil
+}
+
+// step finds a step; nil without error when it has not started. Callers
+// hold e.mu.
+func (e *Emulator) step(executionARN, stepName string) (*stepRun, error) {
+	ex, ok := e.state.executions[executionARN]
+	if !ok {
+		return nil, fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
+	}
+	if !slices.ContainsFunc(ex.pipeline.def.steps, func(d *stepDef) bool { return d.Name == stepName }) {
+		return nil, fmt.Errorf("%w: step %s in %s", ErrNotFound, stepName, executionARN)
+	}
+	return ex.byName[stepName], nil
+}
+
+// WaitStepStatus waits until the step has one of statuses. It returns the
+// context's error (wrapped, with the last status seen) when ctx ends first,
+// and ErrNotFound for an unknown execution or step.
+func (e *Emulator) WaitStepStatus(ctx context.Context, executionARN, stepName string, statuses ...string) error {
+	return e.waitFor(ctx, func() (string, bool, error) {
+		s, err := e.step(executionARN, stepName)
+		if err != nil || s == nil {
+			return "", false, err
+		}
+		return s.status, slices.Contains(statuses, s.status), nil
+	})
+}
+
+// WaitExecutionStatus waits until the execution has one of statuses and
+// returns it. It returns the context's error (wrapped, with the last status
+// seen) when ctx ends first.
+func (e *Emulator) WaitExecutionStatus(ctx context.Context, executionARN string, statuses ...string) (string, error) {
+	var last string
+	err := e.waitFor(ctx, func() (string, bool, error) {
+		ex, ok := e.state.executions[executionARN]
+		if !ok {
+			return "", false, fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
+		}
+		last = ex.status
+		return ex.status, slices.Contains(statuses, ex.status), nil
+	})
+	return last, err
+}
+
+// waitFor calls check with e.mu held after every state change until it
+// reports done, fails, ctx ends or the emulator closes.
+func (e *Emulator) waitFor(ctx context.Context, check func() (status string, done bool, err error)) error {
+	for {
+		e.mu.Lock()
+		status, done, err := check()
+		changed := e.state.changed
+		e.mu.Unlock()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("emulator: wait ended with status %q: %w", status, ctx.Err())
+		case <-e.done:
+			return errors.New("emulator: closed")
+		}
+	}
+}

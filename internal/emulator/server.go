@@ -1,0 +1,220 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Service prefixes of the X-Amz-Target header.
+const (
+	sageMakerPrefix = "SageMaker."
+	sqsPrefix       = "AmazonSQS."
+)
+
+const maxRequestBody = 2 << 20
+
+// apiError is an error answer in the AWS JSON protocols.
+type apiError struct {
+	status  int
+	code    string // shape name, e.g. "ConflictException"
+	message string
+	// queryCode is the awsQuery error code SQS adds in x-amzn-query-error;
+	// empty means code.
+	queryCode string
+	server    bool // Receiver fault
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// handlerFunc serves one operation: it decodes body and returns the value
+// to encode as JSON, or an error.
+type handlerFunc func(r *http.Request, body []byte) (any, *apiError)
+
+type service struct {
+	name        string // "sagemaker" or "sqs"
+	contentType string
+	ops         map[string]handlerFunc
+}
+
+func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if !e.enter() {
+		http.Error(w, "emulator closed", http.StatusServiceUnavailable)
+		return
+	}
+	defer e.inflight.Done()
+
+	reqID := newRequestID()
+	w.Header().Set("X-Amzn-Requestid", reqID)
+	target := r.Header.Get("X-Amz-Target")
+	var (
+		svc *service
+		op  string
+	)
+	switch {
+	case strings.HasPrefix(target, sageMakerPrefix):
+		svc, op = e.sageMakerService(), strings.TrimPrefix(target, sageMakerPrefix)
+	case strings.HasPrefix(target, sqsPrefix):
+		svc, op = e.sqsService(), strings.TrimPrefix(target, sqsPrefix)
+	default:
+		e.counters.request("Unknown")
+		writeJSONError(w, "application/x-amz-json-1.1", false, errorf(http.StatusBadRequest, "UnknownOperationException",
+			"unknown X-Amz-Target %q: this emulator serves SageMaker.<Operation> (AWS JSON 1.1) and AmazonSQS.<Operation> (AWS JSON 1.0)", target))
+		return
+	}
+	e.counters.request(op)
+	isSQS := svc.name == "sqs"
+	h, ok := svc.ops[op]
+	if !ok {
+		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusBadRequest, "UnknownOperationException",
+			"operation %s is not supported by the emulator", target))
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusMethodNotAllowed, "InvalidAction", "use POST"))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	if err != nil {
+		return // the client went away
+	}
+
+	f := e.faults.decide(op, isSQS)
+	if f.latency > 0 {
+		t := time.NewTimer(f.latency)
+		select {
+		case <-t.C:
+		case <-e.done:
+			t.Stop()
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	switch {
+	case f.drop:
+		e.log.Debug("fault: dropping connection", "op", op)
+		dropConnection(w)
+		return
+	case f.err != nil:
+		e.log.Debug("fault: injected error", "op", op, "code", f.err.code)
+		writeJSONError(w, svc.contentType, isSQS, f.err)
+		return
+	}
+
+	out, aerr := h(r, body)
+	if f.dropResponse {
+		e.log.Debug("fault: dropping connection after the operation", "op", op)
+		dropConnection(w)
+		return
+	}
+	if aerr != nil {
+		e.log.Debug("request failed", "op", op, "code", aerr.code, "message", aerr.message, "request_id", reqID)
+		writeJSONError(w, svc.contentType, isSQS, aerr)
+		return
+	}
+	e.log.Debug("request served", "op", op, "request_id", reqID)
+	buf, err := json.Marshal(out)
+	if err != nil {
+		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusInternalServerError, "InternalFailure", "encode response: %v", err))
+		return
+	}
+	w.Header().Set("Content-Type", svc.contentType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+}
+
+// writeJSONError writes err the way the AWS JSON protocols do. SQS errors
+// carry the namespaced type, a lowercase "message" and the awsQuery
+// compatible x-amzn-query-error header; SageMaker errors carry the bare
+// shape name and "Message", as the SDK's error shapes name their member.
+func writeJSONError(w http.ResponseWriter, contentType string, isSQS bool, err *apiError) {
+	body := map[string]string{}
+	if isSQS {
+		body["__type"] = "com.amazonaws.sqs#" + err.code
+		body["message"] = err.message
+		qc := err.queryCode
+		if qc == "" {
+			qc = err.code
+		}
+		fault := "Sender"
+		if err.server {
+			fault = "Receiver"
+		}
+		w.Header().Set("X-Amzn-Query-Error", qc+";"+fault)
+	} else {
+		body["__type"] = err.code
+		body["Message"] = err.message
+	}
+	buf, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(err.status)
+	_, _ = w.Write(buf)
+}
+
+// dropConnection closes the client connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler) // net/http closes the connection
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	_ = conn.Close()
+}
+
+// decodeInput decodes a JSON request body into v; an empty body is {}.
+func decodeInput(body []byte, v any) *apiError {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return errorf(http.StatusBadRequest, "SerializationException", "cannot decode request body: %v", err)
+	}
+	return nil
+}
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomString returns n random characters of alphabet.
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+func newRequestID() string {
+	const hex = "0123456789abcdef"
+	return randomString(hex, 8) + "-" + randomString(hex, 4) + "-" + randomString(hex, 4) + "-" +
+		randomString(hex, 4) + "-" + randomString(hex, 12)
+}
+
+// epochSeconds is a timestamp written as epoch seconds, the AWS JSON
+// protocols' default timestamp format.
+type epochSeconds time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t epochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(t).UnixMilli()
+	return fmt.Appendf(nil, "%d.%03d", ms/1000, ms%1000), nil
+}
+
+func ts(t time.Time) *epochSeconds {
+	if t.IsZero() {
+		return nil
+	}
+	v := epochSeconds(t)
+	return &v
+}
