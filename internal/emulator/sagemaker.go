@@ -265,18 +265,26 @@ type pageInput struct {
 	SortOrder  string
 }
 
-// page returns the bounds of the requested page of n items and the next
-// token ("" on the last page). Tokens are opaque offsets.
-func (in pageInput) page(n, defaultMax int) (lo, hi int, next string, err *apiError) {
-	size := defaultMax
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return 0, 0, "", validationError("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *in.MaxResults)
-		}
-		size = *in.MaxResults
+// defaultPageSize is the MaxResults used when a list call sets none.
+const defaultPageSize = 50
+
+// check validates MaxResults and SortOrder.
+func (in pageInput) check() *apiError {
+	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
+		return validationError("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *in.MaxResults)
 	}
 	if in.SortOrder != "" && in.SortOrder != "Ascending" && in.SortOrder != "Descending" {
-		return 0, 0, "", validationError("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]", in.SortOrder)
+		return validationError("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]", in.SortOrder)
+	}
+	return nil
+}
+
+// page returns the bounds of the requested page of n items and the next
+// token ("" on the last page). Tokens are opaque offsets. Callers ran check.
+func (in pageInput) page(n int) (lo, hi int, next string, err *apiError) {
+	size := defaultPageSize
+	if in.MaxResults != nil {
+		size = *in.MaxResults
 	}
 	if in.NextToken != "" {
 		raw, derr := base64.RawURLEncoding.DecodeString(in.NextToken)
@@ -318,7 +326,7 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
 	}
-	if err := checkRequired("PipelineName", in.PipelineName); err != nil {
+	if err := firstError(checkRequired("PipelineName", in.PipelineName), in.check()); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -328,7 +336,7 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 		return nil, err
 	}
 	all := ordered(p.executions, in.SortOrder)
-	lo, hi, next, err := in.page(len(all), 50)
+	lo, hi, next, err := in.page(len(all))
 	if err != nil {
 		return nil, err
 	}
@@ -382,6 +390,9 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
 	}
+	if err := firstError(checkExecutionARN(in.PipelineExecutionArn), in.check()); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ex, err := e.lookupExecution(in.PipelineExecutionArn)
@@ -389,7 +400,7 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 		return nil, err
 	}
 	all := ordered(ex.steps, in.SortOrder)
-	lo, hi, next, err := in.page(len(all), 50)
+	lo, hi, next, err := in.page(len(all))
 	if err != nil {
 		return nil, err
 	}
