@@ -65,6 +65,10 @@ const (
 	DefaultConcurrency = 8
 )
 
+// stepsEveryPolls is the least number of status polls between two
+// listings of a Stopping execution's steps.
+const stepsEveryPolls = 3
+
 // Clock tells the time and waits. Options.Clock defaults to the system
 // clock; tests inject a fake one so they never sleep for real.
 type Clock interface {
@@ -122,7 +126,9 @@ type Options struct {
 	// DefaultDelayMultiplier.
 	DelayMultiplier float64
 	// StepsInterval is the least time between two listings of the steps
-	// of a Stopping execution. Default DefaultStepsInterval.
+	// of a Stopping execution; Wait also lets at least three polls pass
+	// between listings, so steps are always listed less often than the
+	// status is polled. Default DefaultStepsInterval.
 	StepsInterval time.Duration
 
 	// Concurrency bounds StopAll's SageMaker calls in flight. Default
@@ -542,6 +548,7 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 	delay := o.MinDelay
 	var lastErr error
 	var stepsListedAt time.Time
+	pollsSinceSteps := 0
 	for {
 		out.Polls++
 		d, err := client.DescribePipelineExecution(ctx, in, o.ClientOptions...)
@@ -570,9 +577,10 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 				return out, nil
 			}
 			now := o.Clock.Now()
-			if status == types.PipelineExecutionStatusStopping &&
-				(stepsListedAt.IsZero() || now.Sub(stepsListedAt) >= o.StepsInterval) {
-				stepsListedAt = now
+			pollsSinceSteps++
+			if status == types.PipelineExecutionStatusStopping && (stepsListedAt.IsZero() ||
+				now.Sub(stepsListedAt) >= o.StepsInterval && pollsSinceSteps >= stepsEveryPolls) {
+				stepsListedAt, pollsSinceSteps = now, 0
 				steps, err := blockingSteps(ctx, client, arn, o)
 				if err != nil && ctx.Err() != nil {
 					return out, s.waitError(out, o, start, lastErr, ctx.Err())
@@ -765,39 +773,34 @@ type limitedClient struct {
 	sem chan struct{}
 }
 
-func (c *limitedClient) acquire(ctx context.Context) error {
+// limited makes call while holding one of c's slots.
+func limited[T any](ctx context.Context, c *limitedClient, call func() (T, error)) (T, error) {
 	select {
 	case c.sem <- struct{}{}:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
+	defer func() { <-c.sem }()
+	return call()
 }
 
-func (c *limitedClient) release() { <-c.sem }
-
 func (c *limitedClient) StopPipelineExecution(ctx context.Context, in *sagemaker.StopPipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	return c.StopAPIClient.StopPipelineExecution(ctx, in, optFns...)
+	return limited(ctx, c, func() (*sagemaker.StopPipelineExecutionOutput, error) {
+		return c.StopAPIClient.StopPipelineExecution(ctx, in, optFns...)
+	})
 }
 
 func (c *limitedClient) DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	return c.StopAPIClient.DescribePipelineExecution(ctx, in, optFns...)
+	return limited(ctx, c, func() (*sagemaker.DescribePipelineExecutionOutput, error) {
+		return c.StopAPIClient.DescribePipelineExecution(ctx, in, optFns...)
+	})
 }
 
 func (c *limitedClient) ListPipelineExecutionSteps(ctx context.Context, in *sagemaker.ListPipelineExecutionStepsInput, optFns ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	return c.StopAPIClient.ListPipelineExecutionSteps(ctx, in, optFns...)
+	return limited(ctx, c, func() (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+		return c.StopAPIClient.ListPipelineExecutionSteps(ctx, in, optFns...)
+	})
 }
 
 // Operation names used in events and errors.
@@ -824,6 +827,28 @@ const (
 	// EventBlocked: Wait saw the steps holding a Stopping execution change
 	// to Blocking.
 	EventBlocked
+	// EventAnswered: SageMaker accepted an answer to the callback step
+	// CallbackToken (Op says which), or Err says the step was already
+	// answered or is gone.
+	EventAnswered
+	// EventMalformed: the Consumer received a message (MessageID) that is
+	// not a valid callback message (Err); it becomes visible again after
+	// Delay, or is deleted when Delay is 0.
+	EventMalformed
+	// EventRetryLater: a message (MessageID) could not be finished now
+	// (Err); it becomes visible again after Delay.
+	EventRetryLater
+	// EventPending: the handler said another system answers the step later;
+	// the message (MessageID) was deleted without an answer.
+	EventPending
+	// EventPanic: a handler panicked (Err); the step is answered as failed.
+	EventPanic
+	// EventQueueError: an SQS call (Op) failed with Err, for the message
+	// MessageID when it concerns one entry of a batch.
+	EventQueueError
+	// EventHandlerCanceled: a Stopping message arrived for a step whose
+	// Executing handler was running; its context was canceled.
+	EventHandlerCanceled
 )
 
 var eventNames = map[EventType]string{
@@ -832,6 +857,14 @@ var eventNames = map[EventType]string{
 	EventStopped: "stopped",
 	EventStatus:  "status",
 	EventBlocked: "blocked",
+
+	EventAnswered:        "answered",
+	EventMalformed:       "malformed",
+	EventRetryLater:      "retry_later",
+	EventPending:         "pending",
+	EventPanic:           "panic",
+	EventQueueError:      "queue_error",
+	EventHandlerCanceled: "handler_canceled",
 }
 
 // String returns the event type's name, such as "retry".
@@ -865,6 +898,10 @@ type Event struct {
 	Blocking []BlockingStep
 	// Elapsed is the time since the call began.
 	Elapsed time.Duration
+	// CallbackToken is the callback step concerned. It prints redacted.
+	CallbackToken CallbackToken
+	// MessageID is the SQS message concerned.
+	MessageID string
 }
 
 // emit sends ev to the OnEvent hook and the logger.
@@ -879,8 +916,10 @@ func (o *Options) emit(ctx context.Context, ev Event) {
 	switch ev.Type {
 	case EventAttempt:
 		level = slog.LevelDebug
-	case EventRetry:
+	case EventRetry, EventMalformed, EventRetryLater, EventQueueError:
 		level = slog.LevelWarn
+	case EventPanic:
+		level = slog.LevelError
 	}
 	if !o.Logger.Enabled(ctx, level) {
 		return
@@ -903,6 +942,12 @@ func (o *Options) emit(ctx context.Context, ev Event) {
 	}
 	if ev.Elapsed > 0 {
 		attrs = append(attrs, slog.Duration("elapsed", ev.Elapsed))
+	}
+	if ev.CallbackToken != "" {
+		attrs = append(attrs, slog.Any("callback_token", ev.CallbackToken))
+	}
+	if ev.MessageID != "" {
+		attrs = append(attrs, slog.String("message_id", ev.MessageID))
 	}
 	for _, b := range ev.Blocking {
 		attrs = append(attrs, slog.String("blocking_step", b.String()))

@@ -139,16 +139,17 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 }
 
 // Sleep waits d on clock, or until ctx ends, and then returns ctx.Err().
+// A context that has ended always wins, even when the timer fired at the
+// same moment.
 func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
 	case <-clock.After(d):
-		return nil
 	}
+	return ctx.Err()
 }
 
 // Gate makes many callers back off together when the service throttles

@@ -1,0 +1,111 @@
+package pipelinestop_test
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pipelinestop/pipelinestop"
+)
+
+// documentedARN is SageMaker's documented pattern for PipelineExecutionArn.
+var documentedARN = regexp.MustCompile(`^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/.*\/execution\/.*$`)
+
+func TestParseExecutionARN(t *testing.T) {
+	tests := []struct {
+		in   string
+		want pipelinestop.ExecutionARN
+	}{
+		{testARN, pipelinestop.ExecutionARN{Partition: "aws", Region: "us-east-1", AccountID: "123456789012",
+			PipelineName: "my-pipeline", ExecutionID: "abc123def456"}},
+		{"arn:aws-cn:sagemaker:cn-north-1:000000000000:pipeline/P/execution/x",
+			pipelinestop.ExecutionARN{Partition: "aws-cn", Region: "cn-north-1", AccountID: "000000000000", PipelineName: "P", ExecutionID: "x"}},
+		{"arn:aws-us-gov:sagemaker::111111111111:pipeline/execution/execution/id",
+			pipelinestop.ExecutionARN{Partition: "aws-us-gov", AccountID: "111111111111", PipelineName: "execution", ExecutionID: "id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := pipelinestop.ParseExecutionARN(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if got.String() != tt.in {
+				t.Errorf("String() = %q, want %q", got.String(), tt.in)
+			}
+		})
+	}
+}
+
+func TestParseExecutionARNErrors(t *testing.T) {
+	tests := []struct {
+		name, in, part string
+		pos            int
+	}{
+		{"empty", "", "ARN", 0},
+		{"no arn prefix", "urn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/e", "prefix", 0},
+		{"bad partition", "arn:gcp:sagemaker:us-east-1:123456789012:pipeline/p/execution/e", "partition", 4},
+		{"upper partition", "arn:AWS:sagemaker:us-east-1:123456789012:pipeline/p/execution/e", "partition", 4},
+		{"wrong service", "arn:aws:s3:us-east-1:123456789012:pipeline/p/execution/e", "service", 8},
+		{"bad region", "arn:aws:sagemaker:US_EAST:123456789012:pipeline/p/execution/e", "region", 18},
+		{"short account", "arn:aws:sagemaker:us-east-1:12345:pipeline/p/execution/e", "account ID", 28},
+		{"letters in account", "arn:aws:sagemaker:us-east-1:12345678901x:pipeline/p/execution/e", "account ID", 28},
+		{"not a pipeline", "arn:aws:sagemaker:us-east-1:123456789012:training-job/x", "resource", 41},
+		{"pipeline ARN only", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p", "resource", 50},
+		{"empty name", "arn:aws:sagemaker:us-east-1:123456789012:pipeline//execution/e", "pipeline name", 50},
+		{"missing execution", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/run/e", "resource", 51},
+		{"empty id", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/", "execution ID", 62},
+		{"slash in id", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/a/b", "execution ID", 63},
+		{"newline in id", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/a\n", "execution ID", 63},
+		{"too long", testARN + strings.Repeat("x", 2048), "ARN", 2048},
+		{"truncated", "arn:aws:sagemaker", "service", 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pipelinestop.ParseExecutionARN(tt.in)
+			if !errors.Is(err, pipelinestop.ErrInvalidARN) {
+				t.Fatalf("err = %v, want ErrInvalidARN", err)
+			}
+			var ae *pipelinestop.ARNError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err is %T, want *ARNError", err)
+			}
+			if ae.Part != tt.part || ae.Pos != tt.pos {
+				t.Errorf("part, pos = %q, %d; want %q, %d (%v)", ae.Part, ae.Pos, tt.part, tt.pos, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.part) || !strings.Contains(msg, "position") || len(msg) > 400 {
+				t.Errorf("message does not say what is wrong, or is too long: %q", msg)
+			}
+		})
+	}
+}
+
+func FuzzParseExecutionARN(f *testing.F) {
+	for _, s := range []string{testARN, "", "arn:aws:sagemaker::123456789012:pipeline/a/execution/b",
+		"arn:aws-cn:sagemaker:x:123456789012:pipeline/a/b/execution/c", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := pipelinestop.ParseExecutionARN(s)
+		if err != nil {
+			if !errors.Is(err, pipelinestop.ErrInvalidARN) {
+				t.Fatalf("error %v does not match ErrInvalidARN", err)
+			}
+			return
+		}
+		if a.String() != s {
+			t.Fatalf("round trip: %q -> %+v -> %q", s, a, a.String())
+		}
+		if !documentedARN.MatchString(s) || len(s) > pipelinestop.MaxARNLength {
+			t.Fatalf("accepted %q, which SageMaker's pattern rejects", s)
+		}
+		b, err := pipelinestop.ParseExecutionARN(a.String())
+		if err != nil || b != a {
+			t.Fatalf("reparse of %q: %+v, %v", s, b, err)
+		}
+	})
+}

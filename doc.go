@@ -1,0 +1,99 @@
+// Package pipelinestop stops Amazon SageMaker Pipelines executions
+// properly: with an idempotent, retried StopPipelineExecution, a wait for a
+// terminal status that says why an execution is still Stopping, and the
+// answers to callback steps that a stop needs.
+//
+// # Stopping
+//
+// A Stopper wraps a *sagemaker.Client (or anything with the three calls of
+// StopAPIClient):
+//
+//	s := pipelinestop.New(sagemaker.NewFromConfig(cfg))
+//	out, err := s.StopAndWait(ctx, executionARN)
+//
+// Stop sends one StopPipelineExecution and retries it while SageMaker
+// answers ConflictException (the execution is moving between steps, a race
+// that can last seconds), throttles, or fails with a 5xx, with exponential
+// backoff and jitter until Options.RetryBudget is spent or the context
+// ends. It never sleeps past the context's deadline, so it fits shutdown
+// hooks with tight deadlines. Wait polls DescribePipelineExecution with a
+// delay that grows from Options.MinDelay to Options.MaxDelay, treats every
+// status other than Executing and Stopping as terminal (including
+// CompletedWithFailures and statuses added after this SDK version), and
+// while the execution is Stopping lists its steps to report what holds it.
+// StopAll stops many executions with bounded concurrency and one shared
+// backoff when SageMaker throttles.
+//
+// # Idempotency
+//
+// StopPipelineExecution takes a ClientRequestToken (32 to 128 characters)
+// that makes it idempotent. The SDK fills a missing token with a random
+// UUID per call, so a stop retried by application code, or by a restarted
+// process, is a different request. The Stopper instead derives the token
+// from the execution ARN (DeriveToken("StopPipelineExecution", arn)): every
+// attempt, every restart and every replica sends the same token for the
+// same execution, and SageMaker sees one stop. Options.Token overrides it;
+// NewToken makes a random one. Callback answers are idempotent the same
+// way: their token is derived from the operation and the callback token,
+// so an answer repeated after an SQS redelivery is the same request.
+//
+// # Callback and Lambda steps
+//
+// A running callback step blocks a stop: SageMaker sends the step's SQS
+// queue a second message, with status Stopping, and the execution stays
+// Stopping until someone answers the step with
+// SendPipelineExecutionStepSuccess or SendPipelineExecutionStepFailure.
+// Nothing times this out: an unanswered step keeps the execution Stopping
+// for ever. A running Lambda step blocks a stop too: the function cannot be
+// stopped, and the execution ends Stopped when it returns or Failed when the
+// step times out (Wait returns that as an Outcome, not an error).
+//
+// Wait reports such steps in Outcome.Blocking and, when its context ends
+// first, in the *WaitError's message: a callback step with its queue URL
+// (someone must answer it), a Lambda step with its function ARN (it must
+// finish or time out). Callback tokens are secrets: the CallbackToken type
+// prints redacted, and no error or log record of this package contains one.
+//
+// ParseCallbackMessage reads the messages SageMaker sends to a callback
+// step's queue, an Acknowledger answers steps (AckStopping runs a cleanup
+// and answers a Stopping message with success or failure), and a Consumer
+// runs the whole SQS loop.
+//
+// # Delivery semantics
+//
+// SQS delivers callback messages at least once: a consumer can see a
+// message twice, and the Executing and Stopping messages of one token can
+// arrive in either order or at different consumers. The Consumer deletes a
+// message only after SageMaker accepted its answer, or said the step was
+// already answered or is gone; answers are idempotent (above), and an
+// answer to a step that was already answered another way comes back as
+// ErrAlreadyAnswered, which means "done". A message that cannot be parsed
+// never answers a step: it is made visible again after a delay, for the
+// queue's redrive policy, unless the consumer is told to delete it. See
+// Consumer for visibility extension, retries and shutdown.
+//
+// # Errors
+//
+// Errors from SageMaker calls are *Error values. Each matches one sentinel
+// with errors.Is and still reaches the SDK's error with errors.As, so both
+// of these hold for one error:
+//
+//	errors.Is(err, pipelinestop.ErrNotFound)
+//	errors.As(err, &notFound) // notFound *types.ResourceNotFound
+//
+// The sentinels: ErrConflict (transient race, retried), ErrThrottled and
+// ErrUnavailable (retried), ErrNotFound (unknown execution or callback
+// token), ErrNotRunning (nothing to stop, only with
+// Options.FailIfNotRunning), ErrWaitTimeout (the context ended first; also
+// matches the context's error), ErrInvalidARN, ErrInvalidToken and
+// ErrInvalidCallback (bad input, reported before any call),
+// ErrAlreadyAnswered (a callback step was already answered). Classify gives
+// the same classification to errors from SDK calls made by the caller.
+//
+// # Observability and time
+//
+// Options.OnEvent receives every attempt, retry (with its delay and
+// cause), status change and change of blocking steps; Options.Logger gets
+// the same as slog records (default: discarded). Options.Clock makes time
+// injectable, so tests never sleep for real.
+package pipelinestop
