@@ -223,3 +223,15 @@ func (e *Emulator) waitFor(ctx context.Context, check func() (status string, don
 		}
 	}
 }
+
+// QueueURLIfExists returns the URL of the emulator's queue with the given
+// name, or ErrNotFound.
+func (e *Emulator) QueueURLIfExists(name string) (string, error) {
+	e.queues.mu.Lock()
+	defer e.queues.mu.Unlock()
+	q, ok := e.queues.queues[name]
+	if !ok {
+		return "", fmt.Errorf("%w: queue %s", ErrNotFound, name)
+	}
+	return q.url, nil
+}
