@@ -1,0 +1,202 @@
+package pipelinestop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
+)
+
+// exampleExecution starts the local emulator with one running execution
+// whose steps are given, and returns a SageMaker client pointed at it,
+// the execution's ARN and a function that closes the emulator. In a real
+// program the client comes from sagemaker.NewFromConfig.
+func exampleExecution(steps ...emulator.Step) (*sagemaker.Client, string, *emulator.Emulator, func()) {
+	em, err := emulator.Start(emulator.Config{Timing: emulator.Timing{
+		StepDuration: emulator.Forever, StopDelay: 20 * time.Millisecond, ConflictWindow: 300 * time.Millisecond}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, s := range steps {
+		if s.Type == emulator.StepTypeCallback {
+			if steps[i].SqsQueueURL, err = em.CreateQueue("approvals"); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+	if _, err := em.CreatePipeline("example", emulator.Definition(steps...)); err != nil {
+		log.Fatal(err)
+	}
+	arn, err := em.StartExecution("example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return em.SageMakerClient(), arn, em, func() { _ = em.Close() }
+}
+
+// New takes a *sagemaker.Client configured the standard AWS way.
+func ExampleNew() {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	stopper := pipelinestop.New(sagemaker.NewFromConfig(cfg), func(o *pipelinestop.Options) {
+		o.MaxDelay = 10 * time.Second // poll at least every 10 s
+	})
+	_ = stopper
+}
+
+// StopAndWait stops an execution, retrying the ConflictException SageMaker
+// answers while the execution moves between steps, and waits until the
+// execution has stopped.
+func ExampleStopper_StopAndWait() {
+	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	defer closeEmulator()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stopper := pipelinestop.New(client, func(o *pipelinestop.Options) {
+		o.MinDelay = 10 * time.Millisecond // the emulator stops fast
+	})
+	out, err := stopper.StopAndWait(ctx, arn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("status:", out.Status)
+	fmt.Println("accepted:", out.Stop.Accepted)
+	fmt.Println("retried a conflict:", out.Stop.Attempts > 1)
+	fmt.Println("token derived from the ARN:", out.Stop.Token == pipelinestop.DeriveToken("StopPipelineExecution", arn))
+	// Output:
+	// status: Stopped
+	// accepted: true
+	// retried a conflict: true
+	// token derived from the ARN: true
+}
+
+// A second stop of the same execution, from a restarted process or another
+// replica, is not an error: the result says it was already stopping.
+func ExampleStopResult_AlreadyStopping() {
+	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	if _, err := pipelinestop.New(client).Stop(ctx, arn); err != nil {
+		log.Fatal(err)
+	}
+	// Another replica, with its own token.
+	res, err := pipelinestop.New(client).Stop(ctx, arn, func(o *pipelinestop.Options) {
+		o.Token = pipelinestop.NewToken()
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("accepted:", res.Accepted, "already stopping:", res.AlreadyStopping())
+	// Output:
+	// accepted: false already stopping: true
+}
+
+// When the context ends first, the error says what holds the execution in
+// Stopping: here a callback step that nobody has answered.
+func ExampleWaitError() {
+	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
+		log.Fatal(err)
+	}
+
+	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancelShort()
+	_, err := pipelinestop.New(client, func(o *pipelinestop.Options) { o.MinDelay = 10 * time.Millisecond }).
+		StopAndWait(short, arn)
+
+	var we *pipelinestop.WaitError
+	if errors.As(err, &we) {
+		fmt.Println("timed out:", errors.Is(err, pipelinestop.ErrWaitTimeout), errors.Is(err, context.DeadlineExceeded))
+		fmt.Println("last status:", we.Status)
+		for _, step := range we.Blocking {
+			fmt.Printf("blocked by %s step %q\n", step.Type, step.Name)
+		}
+	}
+	// Output:
+	// timed out: true true
+	// last status: Stopping
+	// blocked by Callback step "Approve"
+}
+
+// StopAll stops every execution a service started, within a shutdown
+// deadline, and reports each one.
+func ExampleStopper_StopAll() {
+	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	defer closeEmulator()
+	missing := arn[:len(arn)-1] + "x"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	results, err := pipelinestop.New(client).StopAll(ctx, []string{arn, missing})
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Println("not stopped:", errors.Is(r.Err, pipelinestop.ErrNotFound))
+			continue
+		}
+		fmt.Println("stopped:", r.Stop.Status)
+	}
+	fmt.Println("joined error matches ErrNotFound:", errors.Is(err, pipelinestop.ErrNotFound))
+	// Output:
+	// stopped: Stopping
+	// not stopped: true
+	// joined error matches ErrNotFound: true
+}
+
+// Classify gives errors from SDK calls made directly the same sentinels.
+func ExampleClassify() {
+	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	defer closeEmulator()
+
+	_, err := client.DescribePipelineExecution(context.Background(), &sagemaker.DescribePipelineExecutionInput{
+		PipelineExecutionArn: ptr(arn + "0")})
+	err = pipelinestop.Classify(err)
+
+	var notFound *types.ResourceNotFound
+	fmt.Println(errors.Is(err, pipelinestop.ErrNotFound), errors.As(err, &notFound))
+	// Output:
+	// true true
+}
+
+func ExampleParseExecutionARN() {
+	a, err := pipelinestop.ParseExecutionARN("arn:aws:sagemaker:eu-west-1:123456789012:pipeline/train/execution/k1x2y3z4w5v6")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Region, a.PipelineName, a.ExecutionID)
+
+	_, err = pipelinestop.ParseExecutionARN("arn:aws:sagemaker:eu-west-1:1234:pipeline/train/execution/x")
+	fmt.Println(errors.Is(err, pipelinestop.ErrInvalidARN))
+	fmt.Println(err)
+	// Output:
+	// eu-west-1 train k1x2y3z4w5v6
+	// true
+	// invalid pipeline execution ARN "arn:aws:sagemaker:eu-west-1:1234:pipeline/train/execution/x": account ID at position 28: "1234" is not 12 digits (want arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID)
+}
+
+// DeriveToken makes the same token from the same parts in every process.
+func ExampleDeriveToken() {
+	a := pipelinestop.DeriveToken("nightly-cleanup", "2026-11-25")
+	b := pipelinestop.DeriveToken("nightly-cleanup", "2026-11-25")
+	fmt.Println(a == b, len(a), pipelinestop.ValidateToken(a) == nil)
+	fmt.Println(errors.Is(pipelinestop.ValidateToken("short"), pipelinestop.ErrInvalidToken))
+	// Output:
+	// true 64 true
+	// true
+}
