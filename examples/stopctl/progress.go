@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/pipelinestop/pipelinestop"
+)
+
+// progress shows a Stopper's events on a console: retries, status
+// changes and the steps that hold a Stopping execution.
+type progress struct {
+	c *console
+	// multi prefixes each line with the execution, when several are
+	// stopped at once.
+	multi bool
+}
+
+// newProgress returns a progress writer on the command's standard error:
+// live when it is a terminal, plain lines otherwise.
+func (e *env) newProgress(multi bool) *progress {
+	return &progress{c: newConsole(e.stderr, isTerminal(e.stderr)), multi: multi}
+}
+
+// Close ends the live status line.
+func (p *progress) Close() { p.c.Close() }
+
+// event is a pipelinestop Options.OnEvent hook.
+func (p *progress) event(ev pipelinestop.Event) {
+	who := ""
+	if p.multi {
+		who = shortARN(ev.ExecutionARN) + ": "
+	}
+	switch ev.Type {
+	case pipelinestop.EventAttempt:
+		if ev.Op == "StopPipelineExecution" {
+			p.c.SetStatus(fmt.Sprintf("%sstopping (attempt %d)", who, ev.Attempt))
+		}
+	case pipelinestop.EventRetry:
+		p.line("%s%s failed: %s; retrying with the same token in %s", who, ev.Op, shortErr(ev.Err), ev.Delay.Round(time.Millisecond))
+	case pipelinestop.EventStopped:
+		p.line("%sStopPipelineExecution done after %d attempt%s; status %s", who, ev.Attempt, plural(ev.Attempt), ev.Status)
+		p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+	case pipelinestop.EventStatus:
+		p.line("%sstatus %s", who, ev.Status)
+		p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+	case pipelinestop.EventBlocked:
+		if len(ev.Blocking) == 0 {
+			p.line("%snothing blocks the stop any more", who)
+			p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+			break
+		}
+		for _, b := range ev.Blocking {
+			p.line("%sheld by %s", who, b)
+		}
+		p.c.SetStatus(fmt.Sprintf("%s%s, held by %s", who, orStatus(ev.Status), blockingNames(ev.Blocking)))
+	}
+}
+
+func (p *progress) line(format string, args ...any) {
+	p.c.Printf("%7s  %s", p.c.elapsed(), fmt.Sprintf(format, args...))
+}
+
+func orStatus(s types.PipelineExecutionStatus) string {
+	if s == "" {
+		return string(types.PipelineExecutionStatusStopping)
+	}
+	return string(s)
+}
+
+// blockingNames lists blocking steps briefly: `"Approve" (Callback)`.
+func blockingNames(bs []pipelinestop.BlockingStep) string {
+	names := make([]string, 0, len(bs))
+	for _, b := range bs {
+		t := b.Type
+		if t == "" {
+			t = "step"
+		}
+		names = append(names, fmt.Sprintf("%q (%s)", b.Name, t))
+	}
+	return strings.Join(names, ", ")
+}
+
+// shortErr is an error's API code and message when it has them.
+func shortErr(err error) string {
+	var pe *pipelinestop.Error
+	if errors.As(err, &pe) && pe.Code != "" {
+		return pe.Code + ": " + pe.Message
+	}
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
