@@ -1,0 +1,161 @@
+package bench_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+
+	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
+)
+
+// stopAllTarget is issue 6's bound on StopAll's time: within 1.15 x N/R.
+const stopAllTarget = 1.15
+
+// stopAllRun is what one strategy did to N executions.
+type stopAllRun struct {
+	elapsed   time.Duration
+	failures  int // stops that returned an error
+	throttled int // of which still throttled when the retries gave up
+	quota     int // of which the SDK's client-side retry quota was exhausted
+	deadline  int // of which not done when the strategy's time bound passed
+	stopped   int // executions the emulator saw stopped exactly once
+	requests  int // StopPipelineExecution requests the emulator received
+}
+
+// TestScenarioStopAll stops N executions while the emulator admits R
+// StopPipelineExecution requests per second (a token bucket of burst 1;
+// the rest are ThrottlingException): StopAll with its defaults versus a
+// sequential loop and one goroutine per execution, both plain
+// *sagemaker.Client calls with the SDK's default retryer (3 attempts,
+// exponential backoff with jitter, a client-side retry quota). Each
+// strategy gets fresh executions, a fresh client and a full bucket.
+func TestScenarioStopAll(t *testing.T) {
+	needScenarios(t)
+	n, rate := size(20, 500), size(40.0, 50.0)
+	ideal := time.Duration(float64(n) / rate * float64(time.Second))
+	em := emulator.StartTest(t, emulator.Config{})
+	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: -1})
+
+	// StopAll has a generous time bound (it must not fail). The others
+	// are bounded at 3 x N/R at CI size, where the sequential loop would
+	// take half a minute; stops not done by then count as failures.
+	type strategy struct {
+		name     string
+		baseline bool
+		run      func(ctx context.Context, arns []string) []error
+	}
+	strategies := []strategy{
+		{"pipelinestop StopAll (defaults)", false, func(ctx context.Context, arns []string) []error {
+			results, _ := pipelinestop.New(em.SageMakerClient()).StopAll(ctx, arns)
+			errs := make([]error, len(results))
+			for i, r := range results {
+				errs[i] = r.Err
+			}
+			return errs
+		}},
+		{"sequential loop, SDK retryer", true, func(ctx context.Context, arns []string) []error {
+			client := em.SageMakerClient()
+			errs := make([]error, len(arns))
+			for i, arn := range arns {
+				errs[i] = bareStop(ctx, client, arn)
+			}
+			return errs
+		}},
+		{"goroutine per stop, SDK retryer", true, func(ctx context.Context, arns []string) []error {
+			client := em.SageMakerClient()
+			errs := make([]error, len(arns))
+			var wg sync.WaitGroup
+			for i, arn := range arns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = bareStop(ctx, client, arn)
+				}()
+			}
+			wg.Wait()
+			return errs
+		}},
+	}
+
+	if *full {
+		// Not a baseline: StopAll with the SDK's own retries turned off
+		// (one attempt per SDK call), to show where StopAll's time goes.
+		strategies = slices.Insert(strategies, 1, strategy{"diagnostic: StopAll, SDK retries off", true, func(ctx context.Context, arns []string) []error {
+			results, _ := pipelinestop.New(em.SageMakerClient(), func(o *pipelinestop.Options) {
+				o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.RetryMaxAttempts = 1 })
+			}).StopAll(ctx, arns)
+			errs := make([]error, len(results))
+			for i, r := range results {
+				errs[i] = r.Err
+			}
+			return errs
+		}})
+	}
+	runs := make([]stopAllRun, len(strategies))
+	for si, s := range strategies {
+		arns := startExecutions(t, em, fmt.Sprintf("stopall-%d", si), "Train", n)
+		em.SetFaults(emulator.Faults{RateLimits: map[string]emulator.RateLimit{
+			"StopPipelineExecution": {PerSecond: rate, Burst: 1}}}) // a full bucket for each strategy
+		before := em.Requests("StopPipelineExecution")
+		bound := 40*ideal + 2*time.Minute
+		if s.baseline && !*full {
+			bound = 3 * ideal
+		}
+		ctx := boundedCtx(t, bound)
+		start := time.Now()
+		errs := s.run(ctx, arns)
+		r := stopAllRun{elapsed: time.Since(start), requests: em.Requests("StopPipelineExecution") - before}
+		em.SetFaults(emulator.Faults{})
+		for i, err := range errs {
+			if err != nil {
+				r.failures++
+				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					r.deadline++
+				case errors.As(err, new(ratelimit.QuotaExceededError)):
+					r.quota++
+				case errors.Is(pipelinestop.Classify(err), pipelinestop.ErrThrottled):
+					r.throttled++
+				}
+			}
+			if len(em.StopTokens(arns[i])) >= 1 && em.EffectiveStops(arns[i]) == 1 {
+				r.stopped++
+			}
+		}
+		if si == 0 {
+			if r.failures > 0 || r.stopped != n {
+				t.Errorf("StopAll: %d failures, %d of %d executions stopped; first error: %v", r.failures, r.stopped, n, errors.Join(errs...))
+			}
+			for _, arn := range arns {
+				if k := len(em.StopTokens(arn)); k != 1 {
+					t.Errorf("StopAll sent %d distinct tokens for %s, want 1", k, arn)
+				}
+			}
+		}
+		runs[si] = r
+	}
+
+	tb := newTable(fmt.Sprintf("(4) Many stops under throttling: N=%d executions, R=%.0f StopPipelineExecution/s (burst 1), N/R = %s", n, rate, ms(ideal)),
+		"strategy", "time", "time/(N/R)", "failures", "throttled", "retry quota", "time bound", "stopped", "stop requests", "requests/N",
+		"target", "verdict")
+	for si, s := range strategies {
+		r := runs[si]
+		target, v := "", ""
+		if si == 0 {
+			target = fmt.Sprintf("<= %.2fx N/R, 0 failures", stopAllTarget)
+			v = verdict(r.failures == 0 && ratio(r.elapsed, ideal) <= stopAllTarget)
+		}
+		tb.row(s.name, r.elapsed, ratio(r.elapsed, ideal), r.failures, r.throttled, r.quota, r.deadline, fmt.Sprintf("%d/%d", r.stopped, n),
+			r.requests, ratio(r.requests, n), target, v)
+	}
+	tb.flush()
+	fmt.Println("failures: throttled = still ThrottlingException when the retries gave up; retry quota = the SDK's client-side quota ran out; time bound = not done when the strategy's context ended")
+}

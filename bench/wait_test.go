@@ -1,0 +1,337 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
+)
+
+// Issue 6's targets for waiting: the median detection lag at most a tenth
+// of the stop's duration (but never less than Wait's first delay), with at
+// most a quarter of the Describe calls of fixed 1 s polling.
+const (
+	waitLagTarget   = 0.10
+	waitCallsTarget = 0.25
+)
+
+// Fixed polling intervals of the baselines: 30 s is the SageMaker Python
+// SDK's PipelineExecution.wait(delay=30), Airflow's check_interval and
+// ACK's requeue; 1 s is an impatient hand-written loop.
+const (
+	slowPoll = 30 * time.Second
+	fastPoll = time.Second
+)
+
+// maxPolls bounds every polling loop of this file in count (contexts bound
+// them in time).
+const maxPolls = 100_000
+
+// waitStrategy waits for one execution to reach a terminal status through
+// client, on clock.
+type waitStrategy struct {
+	name string
+	wait func(ctx context.Context, client pipelinestop.StopAPIClient, clock pipelinestop.Clock, arn string) error
+}
+
+// waitStrategies are Wait with its default options and the two fixed
+// pollers. The fixed pollers are modelled generously: they poll at once,
+// then every interval, and accept every terminal status (the SageMaker
+// Python SDK's waiter never accepts Stopped and would poll until its 60
+// attempts run out).
+func waitStrategies(slow bool) []waitStrategy {
+	ss := []waitStrategy{
+		{"pipelinestop Wait (defaults)", func(ctx context.Context, c pipelinestop.StopAPIClient, clock pipelinestop.Clock, arn string) error {
+			_, err := pipelinestop.New(c, func(o *pipelinestop.Options) { o.Clock = clock }).Wait(ctx, arn)
+			return err
+		}},
+		{"fixed 1 s polling", fixedPoller(fastPoll)},
+	}
+	if slow {
+		ss = append(ss, waitStrategy{"fixed 30 s polling (SDK, Airflow, ACK)", fixedPoller(slowPoll)})
+	}
+	return ss
+}
+
+// fixedPoller polls DescribePipelineExecution at once and then every
+// interval until the status is terminal.
+func fixedPoller(interval time.Duration) func(context.Context, pipelinestop.StopAPIClient, pipelinestop.Clock, string) error {
+	return func(ctx context.Context, c pipelinestop.StopAPIClient, clock pipelinestop.Clock, arn string) error {
+		in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
+		for range maxPolls {
+			out, err := c.DescribePipelineExecution(ctx, in)
+			if err != nil {
+				return err
+			}
+			if pipelinestop.IsTerminal(out.PipelineExecutionStatus) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-clock.After(interval):
+			}
+		}
+		return fmt.Errorf("no terminal status after %d polls", maxPolls)
+	}
+}
+
+// waitRun is one strategy's wait for one stop.
+type waitRun struct {
+	d         time.Duration // the stop's duration: Stopping to Stopped
+	lag       time.Duration // Stopped reached to Stopped seen
+	describes int64
+	lists     int64
+}
+
+// timelineClient is the simulated-time model of one stopping execution:
+// DescribePipelineExecution answers Stopping until stoppedAt on clock,
+// then Stopped; ListPipelineExecutionSteps lists the one step that holds
+// it. It records when the Stopped status was first seen. It is used by
+// one goroutine at a time.
+type timelineClient struct {
+	clock     *fakeclock.Auto
+	arn       string
+	start     time.Time
+	stoppedAt time.Time
+	seen      time.Time
+	describes int64
+	lists     int64
+}
+
+func (c *timelineClient) StopPipelineExecution(context.Context, *sagemaker.StopPipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+	return &sagemaker.StopPipelineExecutionOutput{PipelineExecutionArn: aws.String(c.arn)}, nil
+}
+
+func (c *timelineClient) DescribePipelineExecution(context.Context, *sagemaker.DescribePipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+	c.describes++
+	now, status, modified := c.clock.Now(), types.PipelineExecutionStatusStopping, c.start
+	if !now.Before(c.stoppedAt) {
+		status, modified = types.PipelineExecutionStatusStopped, c.stoppedAt
+		if c.seen.IsZero() {
+			c.seen = now
+		}
+	}
+	return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionArn: aws.String(c.arn),
+		PipelineExecutionStatus: status, LastModifiedTime: aws.Time(modified)}, nil
+}
+
+func (c *timelineClient) ListPipelineExecutionSteps(context.Context, *sagemaker.ListPipelineExecutionStepsInput, ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+	c.lists++
+	status := types.StepStatusStopping
+	if !c.clock.Now().Before(c.stoppedAt) {
+		status = types.StepStatusStopped
+	}
+	return &sagemaker.ListPipelineExecutionStepsOutput{PipelineExecutionSteps: []types.PipelineExecutionStep{{
+		StepName: aws.String("Train"), StepStatus: status, StartTime: aws.Time(c.start),
+		Metadata: &types.PipelineExecutionStepMetadata{TrainingJob: &types.TrainingJobStepMetadata{}},
+	}}}, nil
+}
+
+// modelWait runs one strategy against a simulated stop of duration d: the
+// stop is accepted at the clock's start, when the wait begins.
+func modelWait(ctx context.Context, s waitStrategy, arn string, d time.Duration) (waitRun, error) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := fakeclock.NewAuto(start)
+	c := &timelineClient{clock: clock, arn: arn, start: start, stoppedAt: start.Add(d)}
+	if err := s.wait(ctx, c, clock, arn); err != nil {
+		return waitRun{}, err
+	}
+	if c.seen.IsZero() {
+		return waitRun{}, fmt.Errorf("%s returned before the execution was seen Stopped", s.name)
+	}
+	return waitRun{d: d, lag: c.seen.Sub(c.stoppedAt), describes: c.describes, lists: c.lists}, nil
+}
+
+// spread returns k durations spread over d ± 10% by the golden-ratio
+// sequence: evenly, and never on whole seconds alike, so that the fixed
+// pollers meet every phase and not only a lucky one.
+func spread(d time.Duration, k int) []time.Duration {
+	const phi = 0.6180339887498949
+	out := make([]time.Duration, k)
+	for i := range out {
+		u := float64(i)*phi + 0.5
+		u -= float64(int(u))
+		out[i] = time.Duration(float64(d) * (0.9 + 0.2*u)).Round(time.Millisecond)
+	}
+	return out
+}
+
+// waitSummary summarises one strategy's runs for one duration class.
+type waitSummary struct {
+	medLag, maxLag         time.Duration
+	medDescribes, medLists int64
+}
+
+func summarise(runs []waitRun) waitSummary {
+	var lags []time.Duration
+	var ds, ls []int64
+	for _, r := range runs {
+		lags = append(lags, r.lag)
+		ds = append(ds, r.describes)
+		ls = append(ls, r.lists)
+	}
+	return waitSummary{medLag: median(lags), maxLag: slices.Max(lags), medDescribes: median(ds), medLists: median(ls)}
+}
+
+// lagBound is the lag target for a stop of duration d.
+func lagBound(d time.Duration) time.Duration {
+	return max(time.Duration(float64(d)*waitLagTarget), pipelinestop.DefaultMinDelay)
+}
+
+// TestScenarioWait compares Wait's detection lag and Describe calls with
+// fixed 30 s and 1 s polling, in two parts. The model part runs every
+// strategy against a simulated SageMaker status timeline on a fake clock
+// (Options.Clock for Wait, the same clock for the pollers): stops of 1 s to
+// 20 min are exact and take no real time. The emulator part checks the
+// model on short real stops: the real *sagemaker.Client against the
+// emulator, whose executions stay Stopping for the stop's duration, lag
+// measured from the LastModifiedTime of the Stopped answer.
+func TestScenarioWait(t *testing.T) {
+	needScenarios(t)
+	t.Run("model", testWaitModel)
+	t.Run("emulator", testWaitEmulator)
+}
+
+func testWaitModel(t *testing.T) {
+	classes := []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
+		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute}
+	k := size(21, 101)
+	arn := fmt.Sprintf("arn:aws:sagemaker:us-east-1:123456789012:pipeline/model/execution/%s", "abcdef123456")
+	ctx := boundedCtx(t, time.Minute)
+	strategies := waitStrategies(true)
+
+	tb := newTable(fmt.Sprintf("(3) Waiting, simulated time: %d stops per class and strategy spread over +-10%% of its duration; each wait starts when its stop is accepted", k),
+		"stop", "strategy", "median lag", "median lag/stop", "max lag", "Describe calls", "List calls", "Describe vs 1 s",
+		"target", "verdict (lag)", "verdict (calls)")
+	for _, d := range classes {
+		sums := make([]waitSummary, len(strategies))
+		for si, s := range strategies {
+			var runs []waitRun
+			for _, dd := range spread(d, k) {
+				r, err := modelWait(ctx, s, arn, dd)
+				if err != nil {
+					t.Fatalf("%s, %v stop: %v", s.name, dd, err)
+				}
+				runs = append(runs, r)
+			}
+			sums[si] = summarise(runs)
+		}
+		fast := sums[1].medDescribes
+		for si, s := range strategies {
+			sm := sums[si]
+			target, vLag, vCalls := "", "", ""
+			if si == 0 {
+				target = fmt.Sprintf("lag <= %s, calls <= %.2fx", ms(lagBound(d)), waitCallsTarget)
+				vLag = verdict(sm.medLag <= lagBound(d))
+				vCalls = verdict(ratio(sm.medDescribes, fast) <= waitCallsTarget)
+			}
+			tb.row(d.String(), s.name, sm.medLag, ratio(sm.medLag, d), sm.maxLag, sm.medDescribes, sm.medLists,
+				ratio(sm.medDescribes, fast), target, vLag, vCalls)
+		}
+	}
+	tb.flush()
+}
+
+// realWaitClient counts the calls made through it and records when the
+// first terminal status was seen and the LastModifiedTime it carried.
+type realWaitClient struct {
+	*countingClient
+	mu            sync.Mutex
+	seen, reached time.Time
+}
+
+func (c *realWaitClient) DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+	out, err := c.countingClient.DescribePipelineExecution(ctx, in, optFns...)
+	if err == nil && pipelinestop.IsTerminal(out.PipelineExecutionStatus) {
+		now := time.Now()
+		c.mu.Lock()
+		if c.seen.IsZero() {
+			c.seen, c.reached = now, aws.ToTime(out.LastModifiedTime)
+		}
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func testWaitEmulator(t *testing.T) {
+	classes := size([]time.Duration{time.Second, 2 * time.Second},
+		[]time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second})
+	reps := size(3, 5)
+	strategies := waitStrategies(*full) // 30 s polling takes up to a minute of real time: -full only
+	em := emulator.StartTest(t, emulator.Config{})
+	client := em.SageMakerClient()
+	ctx := boundedCtx(t, slices.Max(classes)+2*slowPoll+time.Minute)
+
+	runs := make([][][]waitRun, len(classes))
+	var wg sync.WaitGroup
+	for ci, d := range classes {
+		// One pipeline per duration, one execution of it per strategy.
+		ds := spread(d, reps)
+		arns := make([][]string, reps)
+		for r, dd := range ds {
+			step := fmt.Sprintf("Stop%dms", dd.Milliseconds())
+			em.SetStepTiming(step, emulator.StepTiming{Duration: emulator.Forever, StopDelay: dd})
+			arns[r] = startExecutions(t, em, fmt.Sprintf("wait-%d-%d", ci, r), step, len(strategies))
+		}
+		runs[ci] = make([][]waitRun, len(strategies))
+		for si, s := range strategies {
+			runs[ci][si] = make([]waitRun, reps)
+			for r, dd := range ds {
+				arn := arns[r][si]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := bareStop(ctx, client, arn); err != nil {
+						t.Errorf("stop: %v", err)
+						return
+					}
+					c := &realWaitClient{countingClient: &countingClient{StopAPIClient: client}}
+					if err := s.wait(ctx, c, systemClock{}, arn); err != nil {
+						t.Errorf("%s: %v", s.name, err)
+						return
+					}
+					runs[ci][si][r] = waitRun{d: dd, lag: c.seen.Sub(c.reached), describes: c.describes.Load(), lists: c.lists.Load()}
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	tb := newTable(fmt.Sprintf("(3) Waiting, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, all at once", reps),
+		"stop", "strategy", "median lag", "median lag/stop", "max lag", "Describe calls", "List calls", "Describe vs 1 s",
+		"target", "verdict (lag)", "verdict (calls)")
+	for ci, d := range classes {
+		fast := summarise(runs[ci][1]).medDescribes
+		for si, s := range strategies {
+			sm := summarise(runs[ci][si])
+			target, vLag, vCalls := "", "", ""
+			if si == 0 {
+				target = fmt.Sprintf("lag <= %s, calls <= %.2fx", ms(lagBound(d)), waitCallsTarget)
+				vLag = verdict(sm.medLag <= lagBound(d))
+				vCalls = verdict(ratio(sm.medDescribes, fast) <= waitCallsTarget)
+			}
+			tb.row(d.String(), s.name, sm.medLag, ratio(sm.medLag, d), sm.maxLag, sm.medDescribes, sm.medLists,
+				ratio(sm.medDescribes, fast), target, vLag, vCalls)
+		}
+	}
+	tb.flush()
+}
