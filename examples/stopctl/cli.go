@@ -43,6 +43,8 @@ func commands() []command {
 		{"wait", "[flags] ARN", "wait for a terminal status, showing what blocks a stop", runWait},
 		{"status", "[flags] ARN", "show an execution, its steps and what blocks a stop", runStatus},
 		{"ack", "--token T (--success [--output NAME=VALUE]... | --failure --reason TEXT)", "answer a callback step", runAck},
+		{"consume", "--queue URL [--on-executing CMD] [--on-stopping CMD] [flags]", "answer callback steps from their SQS queue", runConsume},
+		{"emulator", "[--addr HOST:PORT] [timing and fault flags]", "serve a local SageMaker Pipelines + SQS emulator", runEmulator},
 	}
 }
 
@@ -171,12 +173,23 @@ func (e *env) fail(err error) int {
 	msg := err.Error()
 	var ue *usageError
 	if errors.As(err, &ue) {
-		msg += " (run 'stopctl -h' for help)"
+		msg += " (run '" + helpCommand(msg) + "' for help)"
 	}
 	if msg != "" {
 		fmt.Fprintf(e.stderr, "stopctl: %s\n", oneLine(msg))
 	}
 	return code
+}
+
+// helpCommand is the help to point a usage error at: the command's when
+// the message names one ("stop: ..."), else stopctl's.
+func helpCommand(msg string) string {
+	for _, name := range commandNames() {
+		if strings.HasPrefix(msg, name+": ") {
+			return "stopctl " + name + " -h"
+		}
+	}
+	return "stopctl -h"
 }
 
 // exitCode maps an error to the documented exit codes.
