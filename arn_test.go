@@ -84,6 +84,17 @@ func TestParseExecutionARNErrors(t *testing.T) {
 	}
 }
 
+// acceptedARN is a plain reading of what ParseExecutionARN accepts (besides
+// the MaxARNLength limit): SageMaker's documented pattern, with a non-empty
+// pipeline name and execution ID that hold no '/' and no ASCII control
+// character.
+var acceptedARN = regexp.MustCompile(`^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline/[^/\x00-\x1f\x7f]+/execution/[^/\x00-\x1f\x7f]+$`)
+
+// FuzzParseExecutionARN checks that ParseExecutionARN never panics, accepts
+// exactly the ARNs of a plain reading of its documented rule, round-trips
+// (parse, String, parse), and rejects everything else with an *ARNError
+// that matches ErrInvalidARN, points inside the input and stays short.
+// Seeds: testdata/fuzz/FuzzParseExecutionARN.
 func FuzzParseExecutionARN(f *testing.F) {
 	for _, s := range []string{testARN, "", "arn:aws:sagemaker::123456789012:pipeline/a/execution/b",
 		"arn:aws-cn:sagemaker:x:123456789012:pipeline/a/b/execution/c", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/"} {
@@ -91,17 +102,41 @@ func FuzzParseExecutionARN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := pipelinestop.ParseExecutionARN(s)
+		want := len(s) <= pipelinestop.MaxARNLength && acceptedARN.MatchString(s)
 		if err != nil {
+			if want {
+				t.Fatalf("rejected %q, which the documented rule accepts: %v", s, err)
+			}
 			if !errors.Is(err, pipelinestop.ErrInvalidARN) {
 				t.Fatalf("error %v does not match ErrInvalidARN", err)
 			}
+			var ae *pipelinestop.ARNError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %v is %T, want *ARNError", err, err)
+			}
+			if ae.Part == "" || ae.Reason == "" || ae.Pos < 0 || ae.Pos > len(s) {
+				t.Fatalf("ARNError %+v for a %d-byte input: no part, reason or position inside the input", ae, len(s))
+			}
+			// The input is quoted cut to 128 bytes and the message is
+			// bounded whatever the input: a 2 KiB ARN (or a secret
+			// pasted by mistake) is not copied whole into logs.
+			if n := len(err.Error()); n > 1536 {
+				t.Fatalf("error message of %d bytes for a %d-byte input", n, len(s))
+			}
 			return
+		}
+		if !want {
+			t.Fatalf("accepted %q, which the documented rule rejects", s)
+		}
+		if !documentedARN.MatchString(s) || len(s) > pipelinestop.MaxARNLength {
+			t.Fatalf("accepted %q, which SageMaker's pattern or length limit rejects", s)
 		}
 		if a.String() != s {
 			t.Fatalf("round trip: %q -> %+v -> %q", s, a, a.String())
 		}
-		if !documentedARN.MatchString(s) || len(s) > pipelinestop.MaxARNLength {
-			t.Fatalf("accepted %q, which SageMaker's pattern rejects", s)
+		if !strings.HasPrefix(a.Partition, "aws") || len(a.AccountID) != 12 || a.PipelineName == "" || a.ExecutionID == "" ||
+			strings.Contains(a.PipelineName, "/") || strings.Contains(a.ExecutionID, "/") {
+			t.Fatalf("accepted %q with fields %+v", s, a)
 		}
 		b, err := pipelinestop.ParseExecutionARN(a.String())
 		if err != nil || b != a {

@@ -442,3 +442,118 @@ func TestCallbackTokenNeverPrinted(t *testing.T) {
 		t.Errorf("logs lack the redacted token:\n%s", logs.String())
 	}
 }
+
+// FuzzParseCallbackMessage checks that ParseCallbackMessage never panics;
+// that a message it accepts has a valid token, a parsable ARN, and the
+// token, ARN, status and argument names the body gives (read here with a
+// plain json.Unmarshal); that it rejects every error with ErrInvalidCallback
+// and a short message that never holds the body's token;
+// and that a body over MaxCallbackMessageSize is rejected however valid.
+// Seeds: testdata/fuzz/FuzzParseCallbackMessage.
+func FuzzParseCallbackMessage(f *testing.F) {
+	f.Add(`{"token":"` + cbToken + `","pipelineExecutionArn":"` + cbARN + `","arguments":{"a":1},"status":"Executing"}`)
+	f.Add(`{"Token":"` + cbToken + `","PipelineExecutionArn":"` + cbARN + `","Status":"Stopping"}`)
+	f.Add(`{"token":"` + cbToken + `","pipelineExecutionArn":"arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/x"}`)
+	pad := strings.Repeat(" ", pipelinestop.MaxCallbackMessageSize)
+	f.Fuzz(func(t *testing.T, body string) {
+		m, err := pipelinestop.ParseCallbackMessage(body)
+
+		// A plain reading of the body: each key lowercase or capitalised.
+		var fields map[string]any
+		isObject := json.Unmarshal([]byte(body), &fields) == nil && fields != nil
+		get := func(key string) (any, bool) {
+			if v, ok := fields[key]; ok {
+				return v, true
+			}
+			v, ok := fields[strings.ToUpper(key[:1])+key[1:]]
+			return v, ok
+		}
+
+		if err != nil {
+			if m != nil {
+				t.Fatalf("got both %+v and %v", m, err)
+			}
+			if !errors.Is(err, pipelinestop.ErrInvalidCallback) {
+				t.Fatalf("error %v does not match ErrInvalidCallback", err)
+			}
+			msg := err.Error()
+			if len(msg) > 1536 {
+				t.Fatalf("error message of %d bytes for a %d-byte body", len(msg), len(body))
+			}
+			// A token of the documented shape (under either spelling of
+			// the key) never appears whole in the error, even when the
+			// body repeats it in another field.
+			for _, key := range []string{"token", "Token"} {
+				s, ok := fields[key].(string)
+				if !ok || pipelinestop.CallbackToken(s).Validate() != nil || !strings.Contains(msg, s) {
+					continue
+				}
+				// Unless the error's own words hold it ("pipelinest..."):
+				// then the error for the same body with another token
+				// holds it too.
+				other := "Zq0Zq0Zq0Z"
+				if s == other {
+					other = "Yp1Yp1Yp1Y"
+				}
+				_, err2 := pipelinestop.ParseCallbackMessage(strings.ReplaceAll(body, s, other))
+				if err2 == nil || !strings.Contains(err2.Error(), s) {
+					t.Fatalf("error %q holds the body's callback token %q", msg, s)
+				}
+			}
+			return
+		}
+		if len(body) > pipelinestop.MaxCallbackMessageSize || !isObject {
+			t.Fatalf("accepted a %d-byte body that is not a small JSON object", len(body))
+		}
+		if m.Token.Validate() != nil {
+			t.Fatalf("accepted token %q", string(m.Token))
+		}
+		if tok, _ := get("token"); tok != string(m.Token) {
+			t.Fatalf("token %q, the body says %q", string(m.Token), tok)
+		}
+		if arn, _ := get("pipelineExecutionArn"); arn != m.PipelineExecutionARN {
+			t.Fatalf("ARN %q, the body says %q", m.PipelineExecutionARN, arn)
+		}
+		if _, err := pipelinestop.ParseExecutionARN(m.PipelineExecutionARN); err != nil {
+			t.Fatalf("accepted ARN %q: %v", m.PipelineExecutionARN, err)
+		}
+		status, ok := get("status")
+		switch s, _ := status.(string); {
+		case !ok || status == nil || s == "" || strings.EqualFold(s, "Executing"):
+			if m.Status != pipelinestop.CallbackStatusExecuting || m.IsStopping() {
+				t.Fatalf("status %q, the body says %v", m.Status, status)
+			}
+		case strings.EqualFold(s, "Stopping"):
+			if m.Status != pipelinestop.CallbackStatusStopping || !m.IsStopping() {
+				t.Fatalf("status %q, the body says %v", m.Status, status)
+			}
+		default:
+			t.Fatalf("accepted status %v as %q", status, m.Status)
+		}
+		args, _ := get("arguments")
+		if obj, ok := args.(map[string]any); ok {
+			if len(obj) != len(m.Arguments) {
+				t.Fatalf("%d arguments, the body has %d", len(m.Arguments), len(obj))
+			}
+			for k, v := range obj {
+				var got any
+				if err := json.Unmarshal(m.Arguments[k], &got); err != nil || fmt.Sprint(got) != fmt.Sprint(v) {
+					t.Fatalf("argument %q = %s, the body says %v", k, m.Arguments[k], v)
+				}
+			}
+		} else if args != nil || len(m.Arguments) != 0 {
+			t.Fatalf("accepted arguments %v as %v", args, m.Arguments)
+		}
+		// The same message padded with JSON white space: accepted up to
+		// the limit, rejected past it.
+		if n := pipelinestop.MaxCallbackMessageSize - len(body); n >= 0 {
+			if _, err := pipelinestop.ParseCallbackMessage(body + pad[:n]); err != nil {
+				t.Fatalf("rejected the message padded to the limit: %v", err)
+			}
+			if _, err := pipelinestop.ParseCallbackMessage(body + pad[:n] + " "); !errors.Is(err, pipelinestop.ErrInvalidCallback) ||
+				!strings.Contains(err.Error(), "more than the SQS limit") {
+				t.Fatalf("accepted the message padded past the limit: %v", err)
+			}
+		}
+	})
+}
