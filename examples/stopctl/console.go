@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -148,9 +147,4 @@ func (c *console) green(s string) string { return c.style("32", s) }
 func (c *console) red(s string) string   { return c.style("31", s) }
 func (c *console) yellow(s string) string {
 	return c.style("33", s)
-}
-
-// indent prefixes every line of s but the first with n spaces.
-func indent(s string, n int) string {
-	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
 }
