@@ -118,5 +118,5 @@ func TestScenarioOverhead(t *testing.T) {
 	tb.row("pipelinestop Stop", median(stopT), median(stopA), r,
 		fmt.Sprintf("<= %.2fx", overheadTarget), verdict(r <= overheadTarget))
 	tb.flush()
-	fmt.Printf("allocations per stop include the in-process emulator's; Stop's own: %d\n", median(stopA)-median(bareA))
+	fmt.Printf("allocations per stop include the in-process emulator's; Stop's own: %d\n", int64(median(stopA))-int64(median(bareA)))
 }
