@@ -117,6 +117,10 @@ func run(ctx context.Context, client sageMakerAPI, log *slog.Logger, cfg service
 	started, startErr := start(ctx, client, log, cfg)
 	sum.Started = started
 	arns := append(slices.Clone(cfg.ExecutionARNs), started...)
+	if len(arns) == 0 {
+		log.Info("no execution started: nothing to look after")
+		return sum, startErr
+	}
 	running := arns
 	if startErr == nil {
 		running = watch(ctx, stopper, log, arns, &sum)

@@ -328,6 +328,68 @@ func TestStopWithoutWait(t *testing.T) {
 	logs.record(t, "pipelinestop stopped", s.sum.Started[0])
 }
 
+func TestLambdaTimeoutWhileStopping(t *testing.T) {
+	em := emulator.StartTest(t, emulator.Config{})
+	// The function runs on; the step times out a second after it started.
+	em.SetStepTiming("Notify", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: time.Second})
+	createPipeline(t, em, "notify", emulator.Step{Name: "Notify", Type: emulator.StepTypeLambda})
+	logs := &logBuffer{}
+	s := startService(t, em, logs, serviceConfig{Pipeline: "notify", Count: 1, Grace: 5 * time.Second, Concurrency: 1,
+		Wait: true, StopperOptions: []func(*pipelinestop.Options){fastPolls}})
+	eventually(t, "a started execution", func() bool { return len(logs.records(t, "started execution")) == 1 })
+	s.shutdown(t)
+	if s.err != nil || len(s.sum.Stopped) != 1 {
+		t.Fatalf("summary %+v, %v", s.sum, s.err)
+	}
+	arn := s.sum.Started[0]
+	if st := status(t, em, arn); st != emulator.StatusFailed {
+		t.Fatalf("execution %s, want Failed", st)
+	}
+	rec := logs.record(t, "execution failed while stopping", arn)
+	if !strings.Contains(fmt.Sprint(rec["failure_reason"]), "Lambda step Notify timed out") {
+		t.Errorf("record %v", rec)
+	}
+}
+
+func TestShutdownBeforeAnyStart(t *testing.T) {
+	em := emulator.StartTest(t, emulator.Config{})
+	createPipeline(t, em, "train", emulator.Step{Name: "Train", Type: "Training"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	logs := &logBuffer{}
+	sum, err := run(ctx, em.SageMakerClient(), slog.New(slog.NewJSONHandler(logs, nil)),
+		serviceConfig{Pipeline: "train", Count: 2, Grace: time.Second, Concurrency: 1})
+	if err != nil || len(sum.Started) != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if n := em.Requests("StartPipelineExecution"); n != 0 {
+		t.Errorf("%d starts after the shutdown signal", n)
+	}
+	if len(logs.records(t, "shut down before every execution was started")) != 1 ||
+		len(logs.records(t, "no execution started: nothing to look after")) != 1 {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
+func TestWhyNotStopped(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&pipelinestop.WaitError{Err: context.DeadlineExceeded}, "still Stopping when the grace period ended"},
+		{&pipelinestop.Error{Kind: pipelinestop.ErrNotFound}, "no such execution"},
+		{fmt.Errorf("stop pipeline execution: %w", &pipelinestop.ARNError{}), "not a pipeline execution ARN"},
+		{&pipelinestop.Error{Kind: pipelinestop.ErrConflict, Canceled: context.DeadlineExceeded}, "grace period ended before SageMaker accepted"},
+		{&pipelinestop.Error{Kind: pipelinestop.ErrThrottled}, "kept refusing the stop"},
+		{&pipelinestop.Error{Kind: pipelinestop.ErrUnavailable}, "kept refusing the stop"},
+		{&pipelinestop.Error{Code: "AccessDeniedException"}, "SageMaker refused the stop"},
+	} {
+		if got := whyNotStopped(tc.err); !strings.Contains(got, tc.want) {
+			t.Errorf("whyNotStopped(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
 func TestRunMain(t *testing.T) {
 	for _, viaFlag := range []bool{false, true} {
 		t.Run(fmt.Sprintf("endpointFlag=%v", viaFlag), func(t *testing.T) {
