@@ -6,14 +6,35 @@
 //
 //	go test ./bench -run '^$' -bench . -benchtime 2000x
 //
-// The scenarios (conflict races, waiting, stops under throttling and the
-// callback consumer) are tests that only run with -scenarios; -full runs
-// them at full size. Each prints a table with the baselines measured in
-// the same run, the ratios and the targets of issue 6 with PASS or MISS:
+// The scenarios are tests that only run with -scenarios; -full runs them at
+// full size. Each prints a table with the baselines measured in the same
+// run, the ratios and the targets of issue 6 with PASS or MISS:
 //
-//	go test ./bench -count=1 -v -run '^TestScenario' -scenarios
-//	go test ./bench -count=1 -v -run '^TestScenario' -scenarios -full -timeout 30m
+//		go test ./bench -count=1 -v -run '^TestScenario' -scenarios
+//		go test ./bench -count=1 -v -run '^TestScenario' -scenarios -full -timeout 30m
 //
-// The scenarios assert behaviour (pipelinestop's own stops succeed), never
-// speed: a MISS is reported, not failed. See BENCHMARKS.md for results.
+//	  - TestScenarioOverhead: Stop versus a bare StopPipelineExecution.
+//	  - TestScenarioConflict: conflict windows of 0.5 s to 5 s; Stop versus
+//	    an Airflow-style policy and the bare SDK.
+//	  - TestScenarioWait: detection lag and Describe calls of Wait versus
+//	    fixed 30 s and 1 s polling; stops of 1 s to 20 min on a simulated
+//	    status timeline driven by a fake clock (Options.Clock), checked on
+//	    short real stops against the emulator.
+//	  - TestScenarioStopAll: N stops under an emulator rate limit; StopAll
+//	    versus a sequential loop and a goroutine per stop with the SDK's
+//	    default retryer.
+//	  - TestScenarioConsumer: M callback messages; the Consumer versus a
+//	    one-at-a-time loop: messages/s, API calls and allocations per message.
+//
+// The scenarios assert behaviour (pipelinestop's own stops and answers
+// succeed), never speed: a MISS is reported, not failed.
+//
+// TestSoakStopAndWait is a reliability test, not a benchmark: concurrent
+// StopAndWait calls under 5xx answers, throttling, dropped connections and
+// latency jitter must all end Stopped with exactly one stop token each. It
+// runs in plain go test with 20 executions, and with 200 under -full:
+//
+//	go test ./bench -count=1 -v -run '^TestSoak' -full
+//
+// See BENCHMARKS.md for results.
 package bench_test
