@@ -121,11 +121,18 @@ type asyncRun struct {
 
 func (te *testEnv) startAsync(t *testing.T, args ...string) *asyncRun {
 	t.Helper()
+	return startAsync(t, append(append([]string{}, te.global...), args...)...)
+}
+
+// startAsync runs stopctl with args in the background, bounded by
+// testTimeout.
+func startAsync(t *testing.T, args ...string) *asyncRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	a := &asyncRun{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		a.code = run(ctx, append(append([]string{}, te.global...), args...), strings.NewReader(""), &a.stdout, &a.stderr)
+		a.code = run(ctx, args, strings.NewReader(""), &a.stdout, &a.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -218,5 +225,21 @@ func oneStderrLine(t *testing.T, r result, want string) {
 	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "stopctl: ") || !strings.Contains(lines[0], want) {
 		t.Fatalf("want one stderr line with %q, got:\n%s", want, r)
+	}
+}
+
+// lastStderrLine asserts that the last stderr line (after any progress
+// lines) is the error, starting "stopctl: " and containing want.
+func lastStderrLine(t *testing.T, r result, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "stopctl: ") || !strings.Contains(last, want) {
+		t.Fatalf("want a last stderr line with %q, got:\n%s", want, r)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if strings.HasPrefix(l, "stopctl: ") {
+			t.Fatalf("more than one error line:\n%s", r)
+		}
 	}
 }

@@ -18,6 +18,39 @@
 //	emulator                 serve a local SageMaker Pipelines + SQS emulator
 //	demo                     run the whole story against an in-process emulator
 //
+// stop flags: --pipeline NAME, --wait, --timeout D, --token T (32 to 128
+// characters; default derived from each ARN, so a repeated stop is the same
+// request), --fail-if-not-running, --concurrency N. wait: --timeout D.
+// ack: --token T ("-" reads it from standard input), --success with
+// --output NAME=VALUE (repeatable), or --failure with --reason TEXT.
+//
+// consume flags: --queue URL (required); --on-executing CMD, run with
+// sh -c for each Executing message, the message as JSON on standard input
+// ({"token", "pipelineExecutionArn", "arguments", "status"}; also
+// PIPELINESTOP_EXECUTION_ARN and PIPELINESTOP_STATUS in the environment):
+// exit 0 with a JSON object of outputs (string values; numbers and
+// booleans are sent as text) or nothing on standard output answers success,
+// any other exit answers failure with the end of its standard error as the
+// reason; without it, steps are left pending for another system to answer.
+// --on-stopping CMD, the cleanup for each Stopping message: exit 0 answers
+// success, anything else failure (without it: success). --concurrency N,
+// --visibility-timeout D, --drain-timeout D (how long running hooks may go
+// on after SIGINT/SIGTERM; then they get SIGTERM, and SIGKILL 3 s later).
+// The log never shows a callback token in full. consume exits 0 after a
+// graceful shutdown.
+//
+// emulator flags: --addr HOST:PORT (default 127.0.0.1:4599; port 0 picks
+// one), --account-id ID, --step-duration D, --stop-delay D,
+// --lambda-run-time D, --lambda-timeout D (the durations accept "forever"
+// where it makes sense), --conflict-window D, --rate-limit OP=N/s[,BURST]
+// (repeatable; OP "*" for every operation), --error-rate F,
+// --latency D, --latency-jitter D, --drop-rate F, --drop-response-rate F,
+// --include-sqs, --seed N, --callback-queue-endpoint URL, --verbose. The
+// global --region sets the emulator's Region.
+//
+// demo takes no flags; it takes a few seconds, and with --output json it
+// prints a summary instead of the story.
+//
 // Global flags (before the command, or among the command's flags):
 //
 //	--region R        AWS Region (default: the SDK's: AWS_REGION, profile, ...)

@@ -43,7 +43,11 @@ func (p *progress) event(ev pipelinestop.Event) {
 	case pipelinestop.EventRetry:
 		p.line("%s%s failed: %s; retrying with the same token in %s", who, ev.Op, shortErr(ev.Err), ev.Delay.Round(time.Millisecond))
 	case pipelinestop.EventStopped:
-		p.line("%sStopPipelineExecution done after %d attempt%s; status %s", who, ev.Attempt, plural(ev.Attempt), ev.Status)
+		if ev.Status == types.PipelineExecutionStatusStopping {
+			p.line("%sStopPipelineExecution succeeded after %d attempt%s; status Stopping", who, ev.Attempt, plural(ev.Attempt))
+		} else {
+			p.line("%sthe execution is already %s: nothing to stop", who, ev.Status)
+		}
 		p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
 	case pipelinestop.EventStatus:
 		p.line("%sstatus %s", who, ev.Status)
