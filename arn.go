@@ -102,7 +102,7 @@ func ParseExecutionARN(s string) (ExecutionARN, error) {
 		return fail("partition", start, "the ARN ends before the service part")
 	}
 	if !strings.HasPrefix(partition, "aws") || !isCharset(partition[3:], lowerOrDash) {
-		return fail("partition", start, `%q is not an AWS partition ("aws", "aws-cn", ...)`, partition)
+		return fail("partition", start, `%.40q is not an AWS partition ("aws", "aws-cn", ...)`, partition)
 	}
 	a.Partition = partition
 
@@ -118,7 +118,7 @@ func ParseExecutionARN(s string) (ExecutionARN, error) {
 		return fail("region", start, "the ARN ends before the account ID")
 	}
 	if !isCharset(region, lowerDigitOrDash) {
-		return fail("region", start, "%q has characters other than a-z, 0-9 and '-'", region)
+		return fail("region", start, "%.40q has characters other than a-z, 0-9 and '-'", region)
 	}
 	a.Region = region
 
@@ -128,7 +128,7 @@ func ParseExecutionARN(s string) (ExecutionARN, error) {
 		return fail("account ID", start, "the ARN ends before the resource part")
 	}
 	if len(account) != 12 || !isCharset(account, digit) {
-		return fail("account ID", start, "%q is not 12 digits", account)
+		return fail("account ID", start, "%.40q is not 12 digits", account)
 	}
 	a.AccountID = account
 
