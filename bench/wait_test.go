@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -241,6 +242,60 @@ func testWaitModel(t *testing.T) {
 		}
 	}
 	tb.flush()
+
+	// Pooled: stop durations log-uniform over 1 s .. 20 min, each judged
+	// against its own bound, so that no class's phase luck decides.
+	pooled := logUniform(time.Second, 20*time.Minute, 10*k)
+	fastCalls := make([]int64, len(pooled))
+	tb = newTable(fmt.Sprintf("(3) Waiting, simulated time, pooled: %d stops log-uniform over 1 s .. 20 min", len(pooled)),
+		"strategy", "median lag/stop", "median lag/bound", "stops within bound", "median Describe vs 1 s", "total Describe calls",
+		"total List calls", "target", "verdict (lag)", "verdict (calls)")
+	for _, si := range []int{1, 0, 2} { // 1 s polling first: the others' calls are compared with it
+		s := strategies[si]
+		var perStop, perBound, callRatio []float64
+		var within int
+		var describes, lists int64
+		for i, d := range pooled {
+			r, err := modelWait(ctx, s, arn, d)
+			if err != nil {
+				t.Fatalf("%s, %v stop: %v", s.name, d, err)
+			}
+			if si == 1 {
+				fastCalls[i] = r.describes
+			}
+			perStop = append(perStop, ratio(r.lag, d))
+			perBound = append(perBound, ratio(r.lag, lagBound(d)))
+			callRatio = append(callRatio, ratio(r.describes, fastCalls[i]))
+			if r.lag <= lagBound(d) {
+				within++
+			}
+			describes += r.describes
+			lists += r.lists
+		}
+		target, vLag, vCalls := "", "", ""
+		if si == 0 {
+			target = fmt.Sprintf("lag/bound <= 1, calls <= %.2fx", waitCallsTarget)
+			vLag, vCalls = verdict(median(perBound) <= 1), verdict(median(callRatio) <= waitCallsTarget)
+		}
+		tb.row(s.name, median(perStop), median(perBound), fmt.Sprintf("%d/%d", within, len(pooled)), median(callRatio),
+			describes, lists, target, vLag, vCalls)
+	}
+	tb.flush()
+	fmt.Println("bound = max(10% of the stop, Wait's first delay of 500 ms); lag = Stopped reached to Stopped seen")
+}
+
+// logUniform returns n durations spread log-uniformly over [lo, hi] by
+// the golden-ratio sequence.
+func logUniform(lo, hi time.Duration, n int) []time.Duration {
+	const phi = 0.6180339887498949
+	out := make([]time.Duration, n)
+	span := math.Log(float64(hi) / float64(lo))
+	for i := range out {
+		u := float64(i)*phi + 0.5
+		u -= math.Floor(u)
+		out[i] = time.Duration(float64(lo) * math.Exp(u*span)).Round(time.Millisecond)
+	}
+	return out
 }
 
 // realWaitClient counts the calls made through it and records when the
