@@ -160,8 +160,10 @@ type ConsumerOptions struct {
 	VisibilityTimeout time.Duration
 	// RetryLaterMinDelay and RetryLaterMaxDelay bound the delay before a
 	// message that could not be finished is visible again: the minimum
-	// doubled for each earlier receive (ApproximateReceiveCount), capped.
-	// Defaults DefaultRetryLaterMinDelay and DefaultRetryLaterMaxDelay.
+	// doubled for each earlier receive (ApproximateReceiveCount), capped,
+	// and rounded up to whole seconds, the unit of SQS visibility
+	// timeouts (so at least 1 s). Defaults DefaultRetryLaterMinDelay and
+	// DefaultRetryLaterMaxDelay.
 	RetryLaterMinDelay, RetryLaterMaxDelay time.Duration
 	// DeleteMalformed makes the Consumer delete messages that are not
 	// valid callback messages. Default false: they become visible again
@@ -232,13 +234,15 @@ func (o ConsumerOptions) withDefaults(ack Options) ConsumerOptions {
 	return o
 }
 
-// retryLaterDelay is the visibility delay of a message received n times.
+// retryLaterDelay is the visibility delay of a message received n times,
+// rounded up to whole seconds (the unit of SQS visibility timeouts), so
+// that a sub-second delay never becomes 0, a redelivery at once.
 func (o *ConsumerOptions) retryLaterDelay(n int) time.Duration {
 	d := o.RetryLaterMinDelay
 	for i := 1; i < n && d < o.RetryLaterMaxDelay; i++ {
 		d *= 2
 	}
-	return min(d, o.RetryLaterMaxDelay)
+	return (min(d, o.RetryLaterMaxDelay) + time.Second - 1).Truncate(time.Second)
 }
 
 // Consumer reads callback step messages from an SQS queue and answers the
