@@ -1448,12 +1448,13 @@ func TestConsumerIntegrationRetryLaterDelay(t *testing.T) {
 	ctx := ciCtx(t, 20*time.Second)
 	env.pipeline("later", ciCallback())
 	arn, token := env.execution(ctx, "later")
-	calls := newCiCalls()
+	var mu sync.Mutex
 	var starts []time.Time
 	cc := env.runConsumer(pipelinestop.Handler{
 		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
-			calls.executed(m)
-			starts = append(starts, time.Now()) // one Execute at a time for one token
+			mu.Lock()
+			defer mu.Unlock()
+			starts = append(starts, time.Now())
 			if len(starts) == 1 {
 				return nil, pipelinestop.RetryLater(errors.New("GPU quota"))
 			}

@@ -2,6 +2,7 @@ package pipelinestop_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
@@ -140,7 +142,10 @@ func ExampleWaitError() {
 func ExampleStopper_StopAll() {
 	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
 	defer closeEmulator()
-	missing := arn[:len(arn)-1] + "x"
+	missing := arn[:len(arn)-1] + "x" // an execution that does not exist
+	if missing == arn {
+		missing = arn[:len(arn)-1] + "y"
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -199,4 +204,164 @@ func ExampleDeriveToken() {
 	// Output:
 	// true 64 true
 	// true
+}
+
+// AckStopping answers the Stopping message that a callback step sends when
+// its execution is being stopped: it runs the cleanup, then answers the
+// step (success, or failure with the cleanup's error as the reason), and
+// the execution can stop.
+func ExampleAcknowledger_AckStopping() {
+	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
+		log.Fatal(err)
+	}
+	stopper := pipelinestop.New(client, func(o *pipelinestop.Options) { o.MinDelay = 10 * time.Millisecond })
+	if _, err := stopper.Stop(ctx, arn); err != nil {
+		log.Fatal(err)
+	}
+
+	// Read the step's queue until the Stopping message, as a consumer would.
+	queue, queueURL := em.SQSClient(), em.QueueURL("approvals")
+	var msg *pipelinestop.CallbackMessage
+	var receipt *string
+	for msg == nil {
+		out, err := queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			cm, err := pipelinestop.ParseCallbackMessage(*m.Body)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if cm.IsStopping() {
+				msg, receipt = cm, m.ReceiptHandle
+			}
+		}
+	}
+
+	ack := pipelinestop.NewAcknowledger(client)
+	res, err := ack.AckStopping(ctx, msg, func(ctx context.Context, m *pipelinestop.CallbackMessage) error {
+		fmt.Println("cleaning up after the", m.Status, "message")
+		return nil
+	})
+	if err != nil && !errors.Is(err, pipelinestop.ErrAlreadyAnswered) {
+		log.Fatal(err) // leave the message: it comes back and is answered again
+	}
+	fmt.Println("answered:", res.Answer)
+	// Delete the message only once the step is answered.
+	if _, err := queue.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &queueURL, ReceiptHandle: receipt}); err != nil {
+		log.Fatal(err)
+	}
+
+	out, err := stopper.Wait(ctx, arn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("status:", out.Status)
+	// Output:
+	// cleaning up after the Stopping message
+	// answered: success
+	// status: Stopped
+}
+
+// A Consumer runs the SQS loop of callback steps: Execute does a step's
+// work and its outputs answer the step; Cleanup runs when the execution
+// is stopped. Run returns once its context ends and its handlers are done.
+func ExampleConsumer() {
+	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback,
+		Arguments: map[string]any{"model": "churn-v2"}})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// In a real program: sqs.NewFromConfig(cfg) and the step's SqsQueueUrl.
+	consumer, err := pipelinestop.NewConsumer(em.SQSClient(), em.QueueURL("approvals"), pipelinestop.NewAcknowledger(client),
+		pipelinestop.Handler{
+			Execute: func(ctx context.Context, msg *pipelinestop.CallbackMessage) (map[string]string, error) {
+				var model string
+				if err := json.Unmarshal(msg.Arguments["model"], &model); err != nil {
+					return nil, err // fails the step, with the error as its reason
+				}
+				fmt.Println("approving", model)
+				return map[string]string{"approved": "yes"}, nil
+			},
+			Cleanup: func(ctx context.Context, msg *pipelinestop.CallbackMessage) error {
+				return nil // nothing to undo
+			},
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stopConsumer := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(runCtx) }()
+
+	out, err := pipelinestop.New(client, func(o *pipelinestop.Options) { o.MinDelay = 10 * time.Millisecond }).Wait(ctx, arn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("status:", out.Status)
+
+	stopConsumer()
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// approving churn-v2
+	// status: Succeeded
+}
+
+// When an execution is stopped while its callback step's work runs, the
+// Consumer cancels Execute's context, runs Cleanup and answers the step,
+// so that StopAndWait sees the execution Stopped.
+func ExampleConsumer_stop() {
+	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	working := make(chan struct{})
+	consumer, err := pipelinestop.NewConsumer(em.SQSClient(), em.QueueURL("approvals"), pipelinestop.NewAcknowledger(client),
+		pipelinestop.Handler{
+			Execute: func(ctx context.Context, msg *pipelinestop.CallbackMessage) (map[string]string, error) {
+				close(working)
+				<-ctx.Done() // a long job, until the stop cancels it
+				fmt.Println("work canceled")
+				return nil, ctx.Err()
+			},
+			Cleanup: func(ctx context.Context, msg *pipelinestop.CallbackMessage) error {
+				fmt.Println("cleaning up")
+				return nil
+			},
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stopConsumer := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- consumer.Run(runCtx) }()
+
+	select {
+	case <-working:
+	case <-ctx.Done():
+		log.Fatal(ctx.Err())
+	}
+	out, err := pipelinestop.New(client, func(o *pipelinestop.Options) { o.MinDelay = 10 * time.Millisecond }).StopAndWait(ctx, arn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("status:", out.Status)
+
+	stopConsumer()
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// work canceled
+	// cleaning up
+	// status: Stopped
 }
