@@ -483,11 +483,38 @@ type ciQueueSpy struct {
 	env   *ciEnv
 
 	mu         sync.Mutex
-	bodies     map[string]string // receipt handle -> body
-	ids        map[string]string // receipt handle -> message ID
-	received   map[string]bool   // message IDs
-	deleted    map[string]bool   // message IDs deleted successfully
+	bodies     map[string]string  // receipt handle -> body
+	ids        map[string]string  // receipt handle -> message ID
+	received   map[string]bool    // message IDs
+	receipts   map[string]int     // message ID -> times received
+	extensions map[string][]int32 // message ID -> visibility timeouts set
+	deleted    map[string]bool    // message IDs deleted successfully
 	violations []string
+	changed    chan struct{} // closed and replaced after every call
+}
+
+// notifyLocked wakes the waiters; callers hold s.mu.
+func (s *ciQueueSpy) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wait waits until cond, called with s.mu held, holds.
+func (s *ciQueueSpy) wait(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		ok, ch := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func (s *ciQueueSpy) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
@@ -498,7 +525,9 @@ func (s *ciQueueSpy) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageI
 			h := aws.ToString(m.ReceiptHandle)
 			s.bodies[h], s.ids[h] = aws.ToString(m.Body), aws.ToString(m.MessageId)
 			s.received[aws.ToString(m.MessageId)] = true
+			s.receipts[aws.ToString(m.MessageId)]++
 		}
+		s.notifyLocked()
 		s.mu.Unlock()
 	}
 	return out, err
@@ -523,13 +552,28 @@ func (s *ciQueueSpy) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessa
 				}
 			}
 		}
+		s.notifyLocked()
 		s.mu.Unlock()
 	}
 	return out, err
 }
 
 func (s *ciQueueSpy) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
-	return s.inner.ChangeMessageVisibilityBatch(ctx, in, optFns...)
+	out, err := s.inner.ChangeMessageVisibilityBatch(ctx, in, optFns...)
+	if err == nil {
+		s.mu.Lock()
+		for _, ok := range out.Successful {
+			for _, e := range in.Entries {
+				if aws.ToString(e.Id) == aws.ToString(ok.Id) {
+					id := s.ids[aws.ToString(e.ReceiptHandle)]
+					s.extensions[id] = append(s.extensions[id], e.VisibilityTimeout)
+				}
+			}
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}
+	return out, err
 }
 
 func (s *ciQueueSpy) snapshot() (received, deleted map[string]bool, violations []string) {
@@ -601,7 +645,8 @@ func (env *ciEnv) runConsumer(h pipelinestop.Handler, queue pipelinestop.QueueAP
 	}
 	cc := &ciConsumer{events: newCiEvents(), done: make(chan error, 1)}
 	cc.queue = &ciQueueSpy{inner: queue, env: env, bodies: map[string]string{}, ids: map[string]string{},
-		received: map[string]bool{}, deleted: map[string]bool{}}
+		received: map[string]bool{}, receipts: map[string]int{}, extensions: map[string][]int32{},
+		deleted: map[string]bool{}, changed: make(chan struct{})}
 	cc.answers = &ciAnswerSpy{inner: sm, ops: map[string][]string{}}
 	ack := pipelinestop.NewAcknowledger(cc.answers, func(o *pipelinestop.Options) {
 		o.RetryMinDelay, o.RetryMaxDelay, o.RetryBudget = 10*time.Millisecond, 100*time.Millisecond, 10*time.Second
@@ -1480,4 +1525,145 @@ func TestConsumerIntegrationRetryLaterDelay(t *testing.T) {
 	}
 	cc.check(t)
 	env.waitQueueEmpty(ctx)
+}
+
+// A handler that outlives the visibility timeout keeps its message: the
+// Consumer extends the visibility (by the timeout, about every half of it)
+// so SQS does not deliver it again, and the step is answered once.
+func TestConsumerIntegrationExtendsVisibility(t *testing.T) {
+	t.Parallel()
+	env := ciNewEnv(t, "")
+	ctx := ciCtx(t, 20*time.Second)
+	env.pipeline("long", ciCallback())
+	arn, token := env.execution(ctx, "long")
+	calls := newCiCalls()
+	release := make(chan struct{})
+	cc := env.runConsumer(pipelinestop.Handler{
+		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
+			calls.executed(m)
+			select {
+			case <-release:
+				return map[string]string{"approved": "yes"}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}, nil, nil, func(o *pipelinestop.ConsumerOptions) { o.VisibilityTimeout = time.Second })
+	calls.waitStarted(ctx, t, 1)
+	var id string
+	// Four extensions, about every half second: the handler has run past
+	// twice the visibility timeout.
+	cc.queue.wait(ctx, t, "four visibility extensions", func() bool {
+		for mid, ext := range cc.queue.extensions {
+			id = mid
+			return len(ext) >= 4
+		}
+		return false
+	})
+	close(release)
+	env.waitExecution(ctx, arn, ciSucceeded)
+	if err := cc.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	cc.queue.mu.Lock()
+	receipts, ext := cc.queue.receipts[id], slices.Clone(cc.queue.extensions[id])
+	cc.queue.mu.Unlock()
+	if receipts != 1 {
+		t.Errorf("the message was received %d times while its handler ran; want 1", receipts)
+	}
+	for _, v := range ext {
+		if v != 1 {
+			t.Errorf("visibility set to %v, want extensions by the 1 s timeout", ext)
+			break
+		}
+	}
+	if e, _ := calls.counts(token); e != 1 {
+		t.Errorf("Execute ran %d times, want 1", e)
+	}
+	env.requireAnsweredOnce(token, emulator.OutcomeSuccess)
+	cc.check(t)
+	env.waitQueueEmpty(ctx)
+}
+
+// A graceful shutdown hands back at once the messages received but not
+// started, lets the running handler finish within the drain period, and
+// deletes only what was answered; a second consumer finishes the rest.
+func TestConsumerIntegrationShutdown(t *testing.T) {
+	t.Parallel()
+	env := ciNewEnv(t, "")
+	ctx := ciCtx(t, 20*time.Second)
+	env.pipeline("drain", ciCallback())
+	var arns, tokens []string
+	for range 3 {
+		arn, token := env.execution(ctx, "drain")
+		arns, tokens = append(arns, arn), append(tokens, token)
+	}
+	calls := newCiCalls()
+	release := make(chan struct{})
+	cc := env.runConsumer(pipelinestop.Handler{
+		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
+			calls.executed(m)
+			select {
+			case <-release:
+				return map[string]string{"approved": "yes"}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}, nil, nil, func(o *pipelinestop.ConsumerOptions) {
+		o.Concurrency = 1
+		o.VisibilityTimeout = 10 * time.Second // so only the shutdown can hand them back
+		o.DrainTimeout = 10 * time.Second
+	})
+	first := calls.waitStarted(ctx, t, 1)[0]
+	cc.queue.wait(ctx, t, "all three messages received", func() bool { return len(cc.queue.received) == 3 })
+
+	cc.cancel() // shutdown begins; Run drains the running handler
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		v, f, _, err := env.queueCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == 2 && f == 1 {
+			break // the unstarted two are back while the third still runs
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%d visible, %d in flight; want the two unstarted messages visible at once", v, f)
+		}
+	}
+	if !cc.running() {
+		t.Fatal("Run returned before its running handler finished")
+	}
+	close(release)
+	if err := cc.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	env.requireAnsweredOnce(first, emulator.OutcomeSuccess)
+	for _, tok := range tokens {
+		if e, _ := calls.counts(tok); tok != first && (e != 0 || len(env.em.Answers(tok)) != 0) {
+			t.Errorf("step %s: Execute ran %d times, answers %v; want neither", pipelinestop.CallbackToken(tok), e, env.em.Answers(tok))
+		}
+	}
+	if v, f, d, err := env.queueCounts(ctx); err != nil || v != 2 || f+d != 0 {
+		t.Fatalf("after shutdown %d visible, %d in flight, %d delayed (%v); want the two unanswered visible", v, f, d, err)
+	}
+	cc.check(t)
+
+	cc2 := env.runConsumer(pipelinestop.Handler{
+		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
+			return map[string]string{"approved": "yes"}, nil
+		},
+	}, nil, nil)
+	for _, arn := range arns {
+		env.waitExecution(ctx, arn, ciSucceeded)
+	}
+	env.waitQueueEmpty(ctx)
+	for _, tok := range tokens {
+		env.requireAnsweredOnce(tok, emulator.OutcomeSuccess)
+	}
+	cc2.check(t)
 }
