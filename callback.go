@@ -81,6 +81,25 @@ func (t CallbackToken) scrub(s string) string {
 	return strings.ReplaceAll(s, string(t), t.redacted())
 }
 
+// scrubErr returns err with every occurrence of the raw token in its
+// message redacted; it unwraps to err, so errors.Is and errors.As still
+// see through it.
+func (t CallbackToken) scrubErr(err error) error {
+	if err == nil || t == "" {
+		return err
+	}
+	return &scrubbedError{err: err, token: t}
+}
+
+// scrubbedError is an error whose message has a callback token redacted.
+type scrubbedError struct {
+	err   error
+	token CallbackToken
+}
+
+func (e *scrubbedError) Error() string { return e.token.scrub(e.err.Error()) }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
 // Limits of callback messages and of the answers to callback steps, as
 // documented by SQS and SageMaker.
 const (
@@ -209,6 +228,12 @@ func ParseCallbackMessage(body string) (*CallbackMessage, error) {
 		return nil, fmt.Errorf("%w: the message for callback token %v has no pipelineExecutionArn", ErrInvalidCallback, m.Token)
 	}
 	if _, err := ParseExecutionARN(raw.arn); err != nil {
+		var ae *ARNError
+		if errors.As(err, &ae) {
+			// The quoted ARN and part must not carry the token (a body
+			// with its fields mixed up).
+			ae.ARN, ae.Reason = m.Token.scrub(ae.ARN), m.Token.scrub(ae.Reason)
+		}
 		return nil, fmt.Errorf("%w: the message for callback token %v: %w", ErrInvalidCallback, m.Token, err)
 	}
 	switch {
@@ -218,7 +243,7 @@ func ParseCallbackMessage(body string) (*CallbackMessage, error) {
 		m.Status = CallbackStatusStopping
 	default:
 		return nil, fmt.Errorf("%w: the message for callback token %v has status %.40q; want %s or %s",
-			ErrInvalidCallback, m.Token, raw.status, CallbackStatusExecuting, CallbackStatusStopping)
+			ErrInvalidCallback, m.Token, m.Token.scrub(raw.status), CallbackStatusExecuting, CallbackStatusStopping)
 	}
 	if len(raw.args) > 0 && !bytes.Equal(raw.args, []byte("null")) {
 		if err := json.Unmarshal(raw.args, &m.Arguments); err != nil {
@@ -411,11 +436,11 @@ func checkOutputs(token CallbackToken, outputs map[string]string) error {
 			return fmt.Errorf("%w: an output parameter has an empty name", ErrInvalidCallback)
 		case n > MaxOutputNameLength:
 			return fmt.Errorf("%w: output parameter %.40q... has a name of %d characters, more than the limit of %d",
-				ErrInvalidCallback, name, n, MaxOutputNameLength)
+				ErrInvalidCallback, token.scrub(name), n, MaxOutputNameLength)
 		}
 		if n := utf8.RuneCountInString(outputs[name]); n > MaxOutputValueLength {
 			return fmt.Errorf("%w: output parameter %q has a value of %d characters, more than the limit of %d",
-				ErrInvalidCallback, name, n, MaxOutputValueLength)
+				ErrInvalidCallback, token.scrub(name), n, MaxOutputValueLength)
 		}
 	}
 	return nil

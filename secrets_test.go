@@ -41,28 +41,6 @@ const (
 	leakSecretAccessKey = "pStopS3cretK3yNeverInLogs0123456789abcdef"
 )
 
-// knownLeaks are checks that find a leak in code outside this test file,
-// reported with a proposed fix. While a case is listed, its leak is
-// reported with t.Skip (so it stays visible); once the leak is gone the
-// check fails until the entry is removed, so the list cannot go stale.
-var knownLeaks = map[string]string{
-	"AcknowledgerErrors/output name too long holding the token": "callback.go checkOutputs quotes the output name unscrubbed",
-	"ParseCallbackMessage/token as ARN":                         parseLeak,
-	"ParseCallbackMessage/token in ARN":                         parseLeak,
-	"ParseCallbackMessage/token in ARN parts":                   parseLeak,
-	"ParseCallbackMessage/token as status":                      "callback.go ParseCallbackMessage quotes the status unscrubbed",
-	"Consumer/poison-token-as-arn":                              parseLeak + ", logged by the Consumer's malformed event",
-	"Consumer/retry-later":                                      eventLeak,
-	"Consumer/panic":                                            eventLeak,
-	"Consumer/cleanup-panic":                                    eventLeak,
-}
-
-const (
-	parseLeak = "callback.go ParseCallbackMessage quotes the ARN (ARNError.ARN and Reason) unscrubbed"
-	eventLeak = "consumer.go puts the handler's raw error in Event.Err (EventRetryLater, EventPanic); " +
-		"Options.emit logs it unscrubbed"
-)
-
 // leakCapture records everything a flow prints.
 type leakCapture struct {
 	mu     sync.Mutex
@@ -153,19 +131,11 @@ func leaks(text string, secrets ...string) []string {
 	return found
 }
 
-// checkNoLeak fails (or, for a case in knownLeaks, skips) when text holds
-// a secret.
+// checkNoLeak fails when text holds a secret. name is the case checked.
 func checkNoLeak(t *testing.T, name, text string, secrets ...string) {
 	t.Helper()
-	found := leaks(text, secrets...)
-	known, isKnown := knownLeaks[name]
-	switch {
-	case len(found) > 0 && isKnown:
-		t.Skipf("KNOWN LEAK (%s):\n%s", known, strings.Join(found, "\n"))
-	case len(found) > 0:
-		t.Errorf("secret printed:\n%s", strings.Join(found, "\n"))
-	case isKnown:
-		t.Errorf("no leak any more: remove %q from knownLeaks", name)
+	if found := leaks(text, secrets...); len(found) > 0 {
+		t.Errorf("%s: secret printed:\n%s", name, strings.Join(found, "\n"))
 	}
 }
 

@@ -909,6 +909,8 @@ func (o *Options) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = o.Clock.Now()
 	}
+	// A handler's or cleanup's error can quote the token it failed on.
+	ev.Err = ev.CallbackToken.scrubErr(ev.Err)
 	if o.OnEvent != nil {
 		o.OnEvent(ev)
 	}
