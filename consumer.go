@@ -81,7 +81,8 @@ type Handler struct {
 	// The context is canceled when a Stopping message for the same step
 	// arrives (the answer is then the Stopping message's, and Execute's
 	// result is ignored) and when the Consumer's drain period ends. Execute
-	// is required.
+	// is required. Execute must return soon after its context is
+	// canceled: Run waits for every handler before it returns.
 	Execute func(ctx context.Context, msg *CallbackMessage) (map[string]string, error)
 
 	// Cleanup cleans up after a step whose execution is being stopped, for

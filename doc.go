@@ -67,10 +67,13 @@
 // message only after SageMaker accepted its answer, or said the step was
 // already answered or is gone; answers are idempotent (above), and an
 // answer to a step that was already answered another way comes back as
-// ErrAlreadyAnswered, which means "done". A message that cannot be parsed
-// never answers a step: it is made visible again after a delay, for the
-// queue's redrive policy, unless the consumer is told to delete it. See
-// Consumer for visibility extension, retries and shutdown.
+// ErrAlreadyAnswered, which means "done". When the Executing and Stopping
+// messages of one step reach two different consumers, both may answer:
+// SageMaker accepts the first and refuses the second as already answered,
+// so the step still ends with exactly one outcome. A message that cannot
+// be parsed never answers a step: it is made visible again after a delay,
+// for the queue's redrive policy, unless the consumer is told to delete
+// it. See Consumer for visibility extension, retries and shutdown.
 //
 // # Errors
 //
