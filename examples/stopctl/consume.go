@@ -175,11 +175,12 @@ func quoteIfSpace(s string) string {
 	return s
 }
 
-// line writes one timestamped line in text mode.
+// line writes one timestamped line in text mode; a multi-line message
+// (an SDK error) is joined into one line.
 func (l *consumeLog) line(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), s)
+	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), oneLine(s))
 }
 
 // event is the Acknowledger's and Consumer's OnEvent hook in text mode (in

@@ -67,6 +67,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if e.g.endpoint != "" || e.g.profile != "" || e.g.region != "" {
 		return usagef("demo: --endpoint-url, --profile and --region do not apply (the demo runs its own emulator)")
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, demoDeadline)
 	defer cancel()
 
@@ -82,6 +83,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		if jerr := e.printJSON(sum); jerr != nil {
 			return jerr
 		}
+	}
+	if err != nil && parent.Err() != nil {
+		return &codeError{code: exitInterrupted, msg: "demo: interrupted"}
 	}
 	if err != nil {
 		return err
