@@ -300,7 +300,7 @@ func (s *Stopper) Stop(ctx context.Context, executionARN string, optFns ...func(
 	return s.stop(ctx, s.client, executionARN, &o, nil)
 }
 
-func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o *Options, gate *retry.Gate) (*StopResult, error) {
+func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o *Options, pacer *retry.Pacer) (*StopResult, error) {
 	if client == nil {
 		return nil, errNilClient
 	}
@@ -317,16 +317,24 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	res := &StopResult{ExecutionARN: arn, Token: token}
 	start := o.Clock.Now()
 	in := &sagemaker.StopPipelineExecutionInput{PipelineExecutionArn: aws.String(arn), ClientRequestToken: aws.String(token)}
+	stopOptions := o.ClientOptions
+	if pacer != nil {
+		// The pacer must see every throttled answer, and a call must not
+		// hold a StopAll slot through the SDK's own backoff: this loop
+		// retries throttling, 5xx and connection errors itself. The
+		// caller's ClientOptions come after, so they can undo this.
+		stopOptions = append([]func(*sagemaker.Options){noSDKRetries}, o.ClientOptions...)
+	}
 	r := retry.Do(ctx, o.Clock, o.retryPolicy(), retry.Hooks{
 		Retryable: o.Retryable,
-		Gate:      gate,
+		Pacer:     pacer,
 		Throttled: func(err error) bool { return errors.Is(err, ErrThrottled) },
 		OnRetry: func(attempt int, delay time.Duration, err error) {
 			o.emit(ctx, Event{Type: EventRetry, Op: opStop, ExecutionARN: arn, Attempt: attempt, Delay: delay, Err: err})
 		},
 	}, func(ctx context.Context, attempt int) error {
 		o.emit(ctx, Event{Type: EventAttempt, Op: opStop, ExecutionARN: arn, Attempt: attempt})
-		_, err := client.StopPipelineExecution(ctx, in, o.ClientOptions...)
+		_, err := client.StopPipelineExecution(ctx, in, stopOptions...)
 		if err == nil {
 			res.Accepted, res.Status = true, types.PipelineExecutionStatusStopping
 			return nil
@@ -351,6 +359,9 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	}
 	return res, nil
 }
+
+// noSDKRetries makes the SDK try a call once.
+func noSDKRetries(o *sagemaker.Options) { o.RetryMaxAttempts = 1 }
 
 // lookUpNotRunning handles SageMaker's "Only pipelines with 'Executing'
 // status can be stopped": it records the execution's status in res and
@@ -683,9 +694,9 @@ func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns .
 	return s.stopAndWait(ctx, s.client, executionARN, &o, nil)
 }
 
-func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, gate *retry.Gate) (*Outcome, error) {
+func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, pacer *retry.Pacer) (*Outcome, error) {
 	start := o.Clock.Now()
-	res, err := s.stop(ctx, client, arn, o, gate)
+	res, err := s.stop(ctx, client, arn, o, pacer)
 	if err != nil {
 		if res == nil {
 			return nil, err
@@ -712,10 +723,18 @@ type BatchResult struct {
 // StopAll stops many executions at once, for shutdown hooks. Every ARN
 // gets a BatchResult, in the order given; the error joins every
 // execution's error with errors.Join (nil when all succeeded). At most
-// Options.Concurrency SageMaker calls are in flight; when SageMaker
-// throttles any of them, all of them back off together. With Options.Wait
-// set, StopAll also waits for each execution to reach a terminal status.
-// A repeated ARN is stopped once and reported at each of its places.
+// Options.Concurrency SageMaker calls are in flight. When SageMaker
+// throttles, all the stops slow down together: their
+// StopPipelineExecution calls share one pacer that finds the rate
+// SageMaker admits (lowered by a tenth with each throttled call, raised
+// about 5% a second while calls are accepted), a throttled stop is
+// retried as soon as its turn comes, and the time a stop waits for its
+// turn does not count against its Options.RetryBudget. StopPipelineExecution calls are made with the
+// SDK's own retries off (RetryMaxAttempts 1; Options.ClientOptions can
+// set it again), since StopAll retries throttling, 5xx and connection
+// errors itself with the same token. With Options.Wait set, StopAll also
+// waits for each execution to reach a terminal status. A repeated ARN is
+// stopped once and reported at each of its places.
 //
 // StopAll returns only after every goroutine it started has ended.
 func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ...func(*Options)) ([]BatchResult, error) {
@@ -723,7 +742,7 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 	results := make([]BatchResult, len(executionARNs))
 	first := make(map[string]int, len(executionARNs))
 	client := &limitedClient{StopAPIClient: s.client, sem: make(chan struct{}, o.Concurrency)}
-	gate := retry.NewGate(o.retryPolicy(), o.Clock)
+	pacer := retry.NewPacer(o.Concurrency)
 	var wg sync.WaitGroup
 	for i, arn := range executionARNs {
 		results[i].ExecutionARN = arn
@@ -744,10 +763,10 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 				return
 			}
 			if !o.Wait {
-				r.Stop, r.Err = s.stop(ctx, client, arn, &co, gate)
+				r.Stop, r.Err = s.stop(ctx, client, arn, &co, pacer)
 				return
 			}
-			r.Outcome, r.Err = s.stopAndWait(ctx, client, arn, &co, gate)
+			r.Outcome, r.Err = s.stopAndWait(ctx, client, arn, &co, pacer)
 			if r.Outcome != nil {
 				r.Stop = r.Outcome.Stop
 			}

@@ -243,3 +243,65 @@ func TestIntegrationNotRunningAndNotFound(t *testing.T) {
 		t.Errorf("error %+v: want the request ID and one attempt", e)
 	}
 }
+
+// TestIntegrationStopAllUnderThrottling stops many executions while the
+// emulator admits few StopPipelineExecution calls a second: every stop
+// must succeed well within its budget, with one token per execution and
+// the SDK's own retries out of the way (StopAll paces and retries itself).
+func TestIntegrationStopAllUnderThrottling(t *testing.T) {
+	em := emulator.StartTest(t, emulator.Config{})
+	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: -1})
+	if _, err := em.CreatePipeline("throttled", emulator.Definition(emulator.Step{Name: "Train", Type: "Training"})); err != nil {
+		t.Fatal(err)
+	}
+	arns := make([]string, 40)
+	for i := range arns {
+		arn, err := em.StartExecution("throttled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns[i] = arn
+	}
+	em.SetFaults(emulator.Faults{RateLimits: map[string]emulator.RateLimit{
+		"StopPipelineExecution": {PerSecond: 100, Burst: 1}}})
+	var retries sync.Map // retry delays of throttled attempts, per ARN
+	s := pipelinestop.New(em.SageMakerClient(), func(o *pipelinestop.Options) {
+		o.OnEvent = func(ev pipelinestop.Event) {
+			if ev.Type == pipelinestop.EventRetry && errors.Is(ev.Err, pipelinestop.ErrThrottled) {
+				retries.Store(ev.ExecutionARN, ev.Delay)
+			}
+		}
+	})
+	results, err := s.StopAll(testCtx(t, 30*time.Second), arns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttled := 0
+	for i, r := range results {
+		if r.Stop == nil || !r.Stop.Accepted {
+			t.Fatalf("%s: %+v", arns[i], r.Stop)
+		}
+		if n := len(em.StopTokens(arns[i])); n != 1 || em.EffectiveStops(arns[i]) != 1 {
+			t.Fatalf("%s: %d tokens, %d effective stops; want 1 and 1", arns[i], n, em.EffectiveStops(arns[i]))
+		}
+		if d, ok := retries.Load(arns[i]); ok {
+			throttled++
+			if d.(time.Duration) != 0 {
+				t.Fatalf("%s: a throttled stop slept a backoff of %v instead of waiting for its turn", arns[i], d)
+			}
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no stop was throttled: the test does not exercise the pacer")
+	}
+	// Every stop request went out once per attempt: the SDK did not retry
+	// behind StopAll's back.
+	attempts := 0
+	for _, r := range results {
+		attempts += r.Stop.Attempts
+	}
+	if got := em.Requests("StopPipelineExecution"); got != attempts {
+		t.Fatalf("the emulator saw %d StopPipelineExecution requests for %d attempts: the SDK retried on its own", got, attempts)
+	}
+	t.Logf("%d executions, %d throttled at least once, %d attempts", len(arns), throttled, attempts)
+}

@@ -1,6 +1,7 @@
 // Package retry runs an operation again after transient errors, with
-// exponential backoff and jitter, a time budget, an injectable clock and a
-// gate that several callers share when the service throttles them.
+// exponential backoff and jitter, a time budget, an injectable clock and an
+// adaptive pacer that several callers share when the service throttles
+// them.
 //
 // It is internal to pipelinestop: the Stopper and the callback
 // acknowledger both use it, so that their retry behaviour is the same.
@@ -8,7 +9,6 @@ package retry
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -64,10 +64,13 @@ type Hooks struct {
 	Retryable func(error) bool
 	// OnRetry is called before waiting delay to make attempt+1.
 	OnRetry func(attempt int, delay time.Duration, err error)
-	// Gate, if set, is shared with other loops: a throttled attempt makes
-	// every loop sharing it wait.
-	Gate *Gate
-	// Throttled reports whether an error is throttling (for the Gate).
+	// Pacer, if set, is shared with other loops: every attempt waits for
+	// its turn, and a throttled attempt slows every loop sharing it down.
+	// A throttled attempt is retried as soon as the pacer allows, without
+	// its own backoff delay, and the time spent waiting for the pacer does
+	// not count against the budget.
+	Pacer *Pacer
+	// Throttled reports whether an error is throttling (for the Pacer).
 	Throttled func(error) bool
 }
 
@@ -91,21 +94,27 @@ type Result struct {
 func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 	b := p.newBackOff(clock)
 	start := clock.Now()
+	var queued time.Duration // time spent waiting for the pacer
 	var res Result
 	for {
-		if h.Gate != nil {
-			if err := h.Gate.Wait(ctx, clock); err != nil {
+		var turn Turn
+		if h.Pacer != nil {
+			before := clock.Now()
+			var err error
+			if turn, err = h.Pacer.Wait(ctx, clock); err != nil {
 				res.Canceled = err
 				return res
 			}
+			queued += clock.Now().Sub(before)
 		}
 		res.Attempts++
 		err := op(ctx, res.Attempts)
 		res.Err = err
+		throttled := err != nil && h.Throttled != nil && h.Throttled(err)
+		if h.Pacer != nil {
+			h.Pacer.Done(turn, clock.Now(), throttled)
+		}
 		if err == nil {
-			if h.Gate != nil {
-				h.Gate.Success()
-			}
 			return res
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -115,12 +124,12 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 		if h.Retryable == nil || !h.Retryable(err) {
 			return res
 		}
-		if h.Gate != nil && h.Throttled != nil && h.Throttled(err) {
-			h.Gate.Throttle(clock.Now())
+		var delay time.Duration
+		if !throttled || h.Pacer == nil {
+			delay = b.NextBackOff()
 		}
-		delay := b.NextBackOff()
 		now := clock.Now()
-		if p.Budget > 0 && now.Add(delay).Sub(start) > p.Budget {
+		if p.Budget > 0 && now.Add(delay).Sub(start)-queued > p.Budget {
 			res.Exhausted = true
 			return res
 		}
@@ -150,50 +159,4 @@ func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	case <-clock.After(d):
 	}
 	return ctx.Err()
-}
-
-// Gate makes many callers back off together when the service throttles
-// any of them: after a throttled answer nobody calls until the gate opens.
-// The delay grows with each throttled answer and resets after a success.
-// A Gate is safe for concurrent use.
-type Gate struct {
-	mu    sync.Mutex
-	b     *backoff.ExponentialBackOff
-	until time.Time
-}
-
-// NewGate returns an open gate whose delays follow p.
-func NewGate(p Policy, clock Clock) *Gate {
-	return &Gate{b: p.newBackOff(clock)}
-}
-
-// Throttle closes the gate until now plus the next backoff delay.
-func (g *Gate) Throttle(now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if u := now.Add(g.b.NextBackOff()); u.After(g.until) {
-		g.until = u
-	}
-}
-
-// Success resets the gate's delay after a call that was not throttled.
-func (g *Gate) Success() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.b.Reset()
-}
-
-// Wait blocks until the gate is open or ctx ends.
-func (g *Gate) Wait(ctx context.Context, clock Clock) error {
-	for i := 0; ; i++ {
-		g.mu.Lock()
-		d := g.until.Sub(clock.Now())
-		g.mu.Unlock()
-		if d <= 0 {
-			return ctx.Err()
-		}
-		if err := Sleep(ctx, clock, d); err != nil {
-			return err
-		}
-	}
 }

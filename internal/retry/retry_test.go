@@ -91,27 +91,168 @@ func TestSleepPrefersEndedContext(t *testing.T) {
 	}
 }
 
-func TestGateSharesBackoff(t *testing.T) {
+// bucket is a service that admits rate calls a second (a token bucket
+// of burst 1) and throttles the rest, on a fake clock.
+type bucket struct {
+	clock     *fakeclock.Auto
+	rate      float64
+	tokens    float64
+	last      time.Time
+	admitted  int
+	throttled int
+}
+
+var errThrottled = errors.New("throttled")
+
+func (b *bucket) call() error {
+	now := b.clock.Now()
+	b.tokens = min(1, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		b.throttled++
+		return errThrottled
+	}
+	b.tokens--
+	b.admitted++
+	return nil
+}
+
+// TestPacerFindsTheAdmittedRate stops n things one after another through
+// a shared pacer against services that admit 5, 20 and 200 calls a second
+// (token buckets of burst 1, the hardest to pace: calls spaced a little
+// closer than the refill lose every other call): the pacer must find the
+// rate, so the run takes at most 1.15 x n/rate of simulated time, and
+// throttled calls are retried without backoff delays.
+func TestPacerFindsTheAdmittedRate(t *testing.T) {
+	for _, rate := range []float64{5, 20, 200} {
+		clock := fakeclock.NewAuto(epoch)
+		svc := &bucket{clock: clock, rate: rate, tokens: 1, last: epoch}
+		pacer := retry.NewPacer(8)
+		const n = 400
+		for i := range n {
+			r := retry.Do(context.Background(), clock, policy(), retry.Hooks{
+				Retryable: func(err error) bool { return errors.Is(err, errThrottled) },
+				Throttled: func(err error) bool { return errors.Is(err, errThrottled) },
+				Pacer:     pacer,
+				OnRetry: func(_ int, d time.Duration, _ error) {
+					if d != 0 {
+						t.Fatalf("a throttled call waited a backoff delay of %v", d)
+					}
+				},
+			}, func(context.Context, int) error { return svc.call() })
+			if r.Err != nil {
+				t.Fatalf("rate %v: call %d: %+v", rate, i, r)
+			}
+		}
+		ideal := time.Duration(float64(n) / rate * float64(time.Second))
+		took := clock.Now().Sub(epoch)
+		t.Logf("rate %v/s: %d calls took %v (ideal %v), %d throttled, pacer at %.1f/s", rate, n, took, ideal, svc.throttled, pacer.Rate())
+		if took > ideal*115/100 {
+			t.Errorf("rate %v/s: %d calls took %v, more than 1.15 x %v", rate, n, took, ideal)
+		}
+		if svc.throttled > n/2 {
+			t.Errorf("rate %v/s: %d throttled calls for %d admitted: the pacer does not settle", rate, svc.throttled, n)
+		}
+		if p := pacer.Rate(); p < 0.8*rate || p > 1.25*rate {
+			t.Errorf("rate %v/s: the pacer settled at %.1f/s", rate, p)
+		}
+	}
+}
+
+// TestPacerLimitsCallsInFlightUntilThrottled checks that before the first
+// throttled answer at most maxInFlight calls pass at once.
+func TestPacerLimitsCallsInFlightUntilThrottled(t *testing.T) {
 	clock := fakeclock.NewAuto(epoch)
-	g := retry.NewGate(policy(), clock)
-	if err := g.Wait(context.Background(), clock); err != nil || !clock.Now().Equal(epoch) {
-		t.Fatalf("an open gate waited: %v, %v", err, clock.Now())
+	p := retry.NewPacer(2)
+	for range 2 {
+		if _, err := p.Wait(context.Background(), clock); err != nil {
+			t.Fatal(err)
+		}
 	}
-	g.Throttle(clock.Now())
-	g.Throttle(clock.Now()) // grows the delay: 100ms then 200ms
-	if err := g.Wait(context.Background(), clock); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Wait(ctx, clock); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a third call passed with two in flight: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Wait(context.Background(), clock)
+		done <- err
+	}()
+	p.Done(retry.Turn{At: epoch}, clock.Now(), false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call done did not let the waiting one through")
+	}
+}
+
+// TestDoBudgetExcludesPacerWait checks that waiting for the pacer is not
+// spent from the budget: calls paced a second apart still get their
+// retries under a budget of half a second.
+func TestDoBudgetExcludesPacerWait(t *testing.T) {
+	clock := fakeclock.NewAuto(epoch)
+	p := retry.NewPacer(1)
+	// A first call throttled after 20 s, with none accepted, paces the
+	// pacer at its least rate, one call a second.
+	turn, err := p.Wait(context.Background(), clock)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if waited := clock.Now().Sub(epoch); waited != 200*time.Millisecond {
-		t.Fatalf("waited %v, want 200ms", waited)
+	clock.Advance(20 * time.Second)
+	p.Done(turn, clock.Now(), true)
+	if r := p.Rate(); r != 1 {
+		t.Fatalf("pacer at %v/s, want 1/s", r)
 	}
-	g.Success()
-	g.Throttle(clock.Now())
+	pol := policy()
+	pol.Budget = 500 * time.Millisecond
 	start := clock.Now()
-	if err := g.Wait(context.Background(), clock); err != nil {
+	r := retry.Do(context.Background(), clock, pol, retry.Hooks{
+		Retryable: retryable, Pacer: p,
+	}, func(_ context.Context, attempt int) error {
+		if attempt < 3 {
+			return errTransient
+		}
+		return nil
+	})
+	if r.Err != nil || r.Attempts != 3 || r.Exhausted {
+		t.Fatalf("result %+v after %v", r, clock.Now().Sub(start))
+	}
+	if took := clock.Now().Sub(start); took < 1500*time.Millisecond {
+		t.Fatalf("the attempts were not paced a second apart: %v", took)
+	}
+}
+
+// TestPacerCutsOncePerRate checks that calls given their turns at one rate
+// and throttled together lower the rate once, not once each: otherwise a
+// burst of throttled answers would drive the rate to its floor.
+func TestPacerCutsOncePerRate(t *testing.T) {
+	clock := fakeclock.NewAuto(epoch)
+	p := retry.NewPacer(8)
+	turn, err := p.Wait(context.Background(), clock)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if waited := clock.Now().Sub(start); waited != 100*time.Millisecond {
-		t.Fatalf("after a success the delay should reset: waited %v", waited)
+	clock.Advance(10 * time.Millisecond)
+	p.Done(turn, clock.Now(), true) // first throttle: 1 call in 10 ms
+	if r := p.Rate(); r != 100 {
+		t.Fatalf("pacer at %v/s after the first throttle, want 100/s", r)
+	}
+	var turns []retry.Turn
+	for range 4 {
+		turn, err := p.Wait(context.Background(), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		turns = append(turns, turn)
+	}
+	for _, turn := range turns {
+		p.Done(turn, clock.Now(), true)
+	}
+	if r := p.Rate(); r != 90 {
+		t.Fatalf("four throttled calls of one rate left the pacer at %v/s, want one cut to 90/s", r)
 	}
 }

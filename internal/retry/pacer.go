@@ -1,0 +1,137 @@
+package retry
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Pacer spaces the calls of many callers to one throttled operation so
+// that together they go at about the rate the service admits, found by
+// trying (additive increase, multiplicative decrease).
+//
+// At most a given number of calls are between their turn and their end
+// at any time, so that few turns are handed out at a rate that has just
+// been lowered. It starts unpaced. The first throttled answer sets its rate to the rate of the answers the
+// service accepted since the first call (at least one), which is at least
+// what it admits (it includes any burst). Each later throttled answer to a call sent
+// since the last cut lowers the rate by a tenth; each accepted answer
+// raises it by a twentieth of a call per second, so the rate grows by
+// about 5% a second. The rate so hovers just below what the service
+// admits: spacing calls a little closer than the service refills its
+// token bucket would make about every other call a refused one.
+//
+// Calls are given start times in the order they ask, so a retried call
+// queues behind the calls already waiting. A Pacer is safe for concurrent
+// use.
+type Pacer struct {
+	mu        sync.Mutex
+	rate      float64       // calls per second; 0 means not paced yet
+	next      time.Time     // earliest start of the next call
+	first     time.Time     // the first call's start
+	gen       uint64        // counts the changes of rate by throttling
+	accepted  int           // answers accepted before the first throttle
+	inFlight  int           // calls between Wait and Done
+	maxFlight int           // the most calls between Wait and Done
+	changed   chan struct{} // closed (and replaced) when a call is done
+}
+
+const (
+	// pacerCut is what a throttled answer multiplies the rate by.
+	pacerCut = 0.9
+	// pacerStep is what an accepted answer adds to the rate.
+	pacerStep = 0.05
+	// pacerMinRate is the least rate: one call a second.
+	pacerMinRate = 1.0
+)
+
+// NewPacer returns a pacer that lets maxInFlight calls (at least one) be
+// in flight until the service first throttles one.
+func NewPacer(maxInFlight int) *Pacer {
+	return &Pacer{maxFlight: max(maxInFlight, 1), changed: make(chan struct{})}
+}
+
+// Turn is a call's place in a Pacer's order.
+type Turn struct {
+	// At is when the call may start.
+	At  time.Time
+	gen uint64
+}
+
+// Wait blocks until the caller's turn, or until ctx ends. Every Wait that
+// returns nil must be followed by one Done with the Turn.
+func (p *Pacer) Wait(ctx context.Context, clock Clock) (Turn, error) {
+	for {
+		now := clock.Now()
+		p.mu.Lock()
+		if p.first.IsZero() {
+			p.first = now
+		}
+		if p.inFlight < p.maxFlight {
+			p.inFlight++
+			turn := Turn{At: now, gen: p.gen}
+			if p.rate > 0 {
+				turn.At = p.next
+				if turn.At.Before(now) {
+					turn.At = now
+				}
+				p.next = turn.At.Add(time.Duration(float64(time.Second) / p.rate))
+			}
+			p.mu.Unlock()
+			if err := Sleep(ctx, clock, turn.At.Sub(now)); err != nil {
+				p.mu.Lock()
+				p.releaseLocked()
+				p.mu.Unlock()
+				return Turn{}, err
+			}
+			return turn, nil
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return Turn{}, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// Done records how the call given turn ended at now: throttled, or
+// admitted (any other answer, an error included, is a call the service let
+// through).
+func (p *Pacer) Done(turn Turn, now time.Time, throttled bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseLocked()
+	switch {
+	case throttled && p.rate == 0:
+		span := max(now.Sub(p.first), time.Millisecond)
+		// At least one call a span: with nothing accepted yet the service
+		// still admits something, and a rate too high is soon cut.
+		p.rate = max(float64(max(p.accepted, 1))/span.Seconds(), pacerMinRate)
+		p.gen++
+	case throttled && turn.gen == p.gen:
+		p.rate = max(p.rate*pacerCut, pacerMinRate)
+		p.gen++
+	case throttled:
+		// Given its turn before the last cut: that cut answered it.
+	case p.rate == 0:
+		p.accepted++
+	default:
+		p.rate += pacerStep
+	}
+}
+
+// releaseLocked ends a call's time in flight and wakes the waiters.
+func (p *Pacer) releaseLocked() {
+	p.inFlight--
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Rate returns the current rate in calls per second; 0 means not paced.
+func (p *Pacer) Rate() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rate
+}
