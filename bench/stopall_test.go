@@ -88,9 +88,12 @@ func TestScenarioStopAll(t *testing.T) {
 	if *full {
 		// Not a baseline: StopAll with the SDK's own retries turned off
 		// (one attempt per SDK call), to show where StopAll's time goes.
-		strategies = slices.Insert(strategies, 1, strategy{"diagnostic: StopAll, SDK retries off", true, func(ctx context.Context, arns []string) []error {
+		strategies = slices.Insert(strategies, 1, strategy{"diagnostic: StopAll, SDK retries on", true, func(ctx context.Context, arns []string) []error {
+			// StopAll turns the SDK's retries off for its stops; a
+			// caller's ClientOptions come after and can turn them on
+			// again, which shows what they cost under throttling.
 			results, _ := pipelinestop.New(em.SageMakerClient(), func(o *pipelinestop.Options) {
-				o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.RetryMaxAttempts = 1 })
+				o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.RetryMaxAttempts = 3 })
 			}).StopAll(ctx, arns)
 			errs := make([]error, len(results))
 			for i, r := range results {
