@@ -72,9 +72,10 @@ func (t CallbackToken) Validate() error {
 	return nil
 }
 
-// scrub replaces every occurrence of the raw token in s with its redacted
-// form, so that messages echoed by the service never carry the secret.
-func (t CallbackToken) scrub(s string) string {
+// Redact returns s with every occurrence of the raw token replaced by its
+// redacted form. The package redacts every message it logs or returns this
+// way; handlers can do the same with text they log themselves.
+func (t CallbackToken) Redact(s string) string {
 	if t == "" {
 		return s
 	}
@@ -97,7 +98,7 @@ type scrubbedError struct {
 	token CallbackToken
 }
 
-func (e *scrubbedError) Error() string { return e.token.scrub(e.err.Error()) }
+func (e *scrubbedError) Error() string { return e.token.Redact(e.err.Error()) }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
 // Limits of callback messages and of the answers to callback steps, as
@@ -232,7 +233,7 @@ func ParseCallbackMessage(body string) (*CallbackMessage, error) {
 		if errors.As(err, &ae) {
 			// The quoted ARN and part must not carry the token (a body
 			// with its fields mixed up).
-			ae.ARN, ae.Reason = m.Token.scrub(ae.ARN), m.Token.scrub(ae.Reason)
+			ae.ARN, ae.Reason = m.Token.Redact(ae.ARN), m.Token.Redact(ae.Reason)
 		}
 		return nil, fmt.Errorf("%w: the message for callback token %v: %w", ErrInvalidCallback, m.Token, err)
 	}
@@ -243,7 +244,7 @@ func ParseCallbackMessage(body string) (*CallbackMessage, error) {
 		m.Status = CallbackStatusStopping
 	default:
 		return nil, fmt.Errorf("%w: the message for callback token %v has status %.40q; want %s or %s",
-			ErrInvalidCallback, m.Token, m.Token.scrub(raw.status), CallbackStatusExecuting, CallbackStatusStopping)
+			ErrInvalidCallback, m.Token, m.Token.Redact(raw.status), CallbackStatusExecuting, CallbackStatusStopping)
 	}
 	if len(raw.args) > 0 && !bytes.Equal(raw.args, []byte("null")) {
 		if err := json.Unmarshal(raw.args, &m.Arguments); err != nil {
@@ -405,7 +406,7 @@ func (a *Acknowledger) answer(ctx context.Context, o *Options, op string, token 
 		o.emit(ctx, Event{Type: EventAttempt, Op: op, CallbackToken: token, Attempt: attempt})
 		if err := call(ctx); err != nil {
 			e := classify(err, "")
-			e.Message = token.scrub(e.Message)
+			e.Message = token.Redact(e.Message)
 			return e
 		}
 		return nil
@@ -436,11 +437,11 @@ func checkOutputs(token CallbackToken, outputs map[string]string) error {
 			return fmt.Errorf("%w: an output parameter has an empty name", ErrInvalidCallback)
 		case n > MaxOutputNameLength:
 			return fmt.Errorf("%w: output parameter %.40q... has a name of %d characters, more than the limit of %d",
-				ErrInvalidCallback, token.scrub(name), n, MaxOutputNameLength)
+				ErrInvalidCallback, token.Redact(name), n, MaxOutputNameLength)
 		}
 		if n := utf8.RuneCountInString(outputs[name]); n > MaxOutputValueLength {
 			return fmt.Errorf("%w: output parameter %q has a value of %d characters, more than the limit of %d",
-				ErrInvalidCallback, token.scrub(name), n, MaxOutputValueLength)
+				ErrInvalidCallback, token.Redact(name), n, MaxOutputValueLength)
 		}
 	}
 	return nil
@@ -542,7 +543,7 @@ func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cl
 		return res, a.Succeed(ctx, msg.Token, nil, optFns...)
 	}
 	res.Answer = AnsweredFailure
-	res.Reason = FailureReason(msg.Token.scrub(res.CleanupErr.Error()))
+	res.Reason = FailureReason(msg.Token.Redact(res.CleanupErr.Error()))
 	return res, a.Fail(ctx, msg.Token, res.Reason, optFns...)
 }
 

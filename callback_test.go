@@ -557,3 +557,15 @@ func FuzzParseCallbackMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestCallbackTokenRedact(t *testing.T) {
+	tok := pipelinestop.CallbackToken("AbCdEf1234")
+	got := tok.Redact("job for AbCdEf1234 failed; retry AbCdEf1234 later (AbCdEf123 is another)")
+	want := "job for Ab******** failed; retry Ab******** later (AbCdEf123 is another)"
+	if got != want {
+		t.Fatalf("Redact = %q, want %q", got, want)
+	}
+	if got := pipelinestop.CallbackToken("").Redact("nothing to hide"); got != "nothing to hide" {
+		t.Fatalf("an empty token changed the text: %q", got)
+	}
+}

@@ -701,7 +701,7 @@ func (r *run) execJob(j *job) {
 }
 
 // reason is the failure reason for err, without the raw token.
-func (r *run) reason(j *job, err error) string { return j.token.scrub(err.Error()) }
+func (r *run) reason(j *job, err error) string { return j.token.Redact(err.Error()) }
 
 // stopJob waits for the canceled Execute of its token, runs Cleanup and
 // answers the step.

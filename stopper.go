@@ -633,13 +633,18 @@ func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Opt
 			default:
 				continue
 			}
-			steps = append(steps, newBlockingStep(st))
+			steps = append(steps, NewBlockingStep(st))
 		}
 	}
 	return steps, nil
 }
 
-func newBlockingStep(st types.PipelineExecutionStep) BlockingStep {
+// NewBlockingStep describes a step listed by ListPipelineExecutionSteps
+// the way Wait reports the steps that block a stop: its name, status,
+// type (from its metadata) and, for callback and Lambda steps, the queue
+// URL or function ARN (and the callback token, which prints redacted).
+// It is for callers who list steps themselves.
+func NewBlockingStep(st types.PipelineExecutionStep) BlockingStep {
 	b := BlockingStep{Name: aws.ToString(st.StepName), Status: st.StepStatus, StartTime: aws.ToTime(st.StartTime)}
 	md := st.Metadata
 	if md == nil {

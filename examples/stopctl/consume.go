@@ -250,7 +250,7 @@ func (h *hook) execute(ctx context.Context, msg *pipelinestop.CallbackMessage) (
 	outputs, err := parseOutputs(stdout)
 	if err != nil {
 		err = fmt.Errorf("%s %w", h.name, err)
-		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", scrub(msg.Token, err.Error()))
+		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", msg.Token.Redact(err.Error()))
 		return nil, err
 	}
 	h.log.info("hook succeeded", "hook", h.name, "callback_token", msg.Token, "outputs", len(outputs))
@@ -300,7 +300,7 @@ func (h *hook) run(ctx context.Context, msg *pipelinestop.CallbackMessage) ([]by
 		return nil, fmt.Errorf("%s ended early: %w", h.name, ctx.Err())
 	case errors.As(err, &exitErr):
 		reason := hookFailure(h.name, exitErr, stderr)
-		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", scrub(msg.Token, reason))
+		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", msg.Token.Redact(reason))
 		return nil, errors.New(reason)
 	case errors.Is(err, exec.ErrWaitDelay):
 		// It exited 0 but something it started held its output open.
@@ -392,14 +392,6 @@ func describeJSON(b []byte) string {
 	default:
 		return "a JSON number"
 	}
-}
-
-// scrub replaces the raw token in s by its redacted form.
-func scrub(t pipelinestop.CallbackToken, s string) string {
-	if t == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, string(t), t.String())
 }
 
 // cappedBuffer keeps at most max bytes written to it: the first ones, or

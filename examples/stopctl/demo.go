@@ -341,7 +341,7 @@ func (d *demo) pollSteps(ctx context.Context, sm *sagemaker.Client, arn string) 
 		case types.StepStatusSucceeded, types.StepStatusStopped, types.StepStatusFailed:
 			at = aws.ToTime(st.EndTime)
 		}
-		kind := blockingStep(st).Type
+		kind := pipelinestop.NewBlockingStep(st).Type
 		if kind == "" {
 			kind = "generic"
 		}

@@ -88,7 +88,7 @@ func executionStatus(ctx context.Context, client *sagemaker.Client, arn string) 
 			return nil, pipelinestop.Classify(err)
 		}
 		for _, st := range page.PipelineExecutionSteps {
-			b := blockingStep(st)
+			b := pipelinestop.NewBlockingStep(st)
 			rep.Steps = append(rep.Steps, stepReport{Name: b.Name, Type: b.Type, Status: string(st.StepStatus),
 				StartTime: st.StartTime, EndTime: st.EndTime, AttemptCount: aws.ToInt32(st.AttemptCount),
 				FailureReason: aws.ToString(st.FailureReason), QueueURL: b.QueueURL, FunctionARN: b.FunctionARN})
@@ -107,31 +107,6 @@ func executionStatus(ctx context.Context, client *sagemaker.Client, arn string) 
 
 func running(s types.StepStatus) bool {
 	return s == types.StepStatusStarting || s == types.StepStatusExecuting || s == types.StepStatusStopping
-}
-
-// blockingStep describes a step the way the library reports blocking
-// steps, without its callback token. (The library builds these from the
-// same ListPipelineExecutionSteps data but does not export its
-// constructor.)
-func blockingStep(st types.PipelineExecutionStep) pipelinestop.BlockingStep {
-	b := pipelinestop.BlockingStep{Name: aws.ToString(st.StepName), Status: st.StepStatus, StartTime: aws.ToTime(st.StartTime)}
-	md := st.Metadata
-	switch {
-	case md == nil:
-	case md.Callback != nil:
-		b.Type, b.QueueURL = "Callback", aws.ToString(md.Callback.SqsQueueUrl)
-	case md.Lambda != nil:
-		b.Type, b.FunctionARN = "Lambda", aws.ToString(md.Lambda.Arn)
-	case md.TrainingJob != nil:
-		b.Type = "TrainingJob"
-	case md.ProcessingJob != nil:
-		b.Type = "ProcessingJob"
-	case md.TransformJob != nil:
-		b.Type = "TransformJob"
-	case md.Condition != nil:
-		b.Type = "Condition"
-	}
-	return b
 }
 
 func (e *env) printStatus(rep *statusReport) {
