@@ -21,8 +21,10 @@
 // status other than Executing and Stopping as terminal (including
 // CompletedWithFailures and statuses added after this SDK version), and
 // while the execution is Stopping lists its steps to report what holds it.
-// StopAll stops many executions with bounded concurrency and one shared
-// backoff when SageMaker throttles.
+// StopAll stops many executions with bounded concurrency; when SageMaker
+// throttles, their calls share one pacer that finds the rate SageMaker
+// admits, so a shutdown hook stops hundreds of executions at that rate
+// without losing any.
 //
 // # Idempotency
 //
