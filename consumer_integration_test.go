@@ -56,14 +56,6 @@ const (
 
 var ciTerminal = []string{ciStopped, ciSucceeded, ciFailed}
 
-// ciCtx is a context that ends after d: every wait in these tests is
-// bounded.
-func ciCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // ciEnv is one emulator, one callback queue (on the emulator or on moto)
 // and the bookkeeping of the checks.
 type ciEnv struct {
@@ -102,7 +94,7 @@ func ciNewEnv(t *testing.T, motoEndpoint string) *ciEnv {
 	if env.moto {
 		env.sqs = sqs.NewFromConfig(em.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(motoEndpoint) })
 		// The first request to a fresh moto_server loads its SQS backend: slow.
-		out, err := env.sqs.CreateQueue(ciCtx(t, 60*time.Second), &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		out, err := env.sqs.CreateQueue(testCtx(t, 60*time.Second), &sqs.CreateQueueInput{QueueName: aws.String(name)})
 		if err != nil {
 			t.Fatalf("create the moto queue: %v", err)
 		}
@@ -718,6 +710,20 @@ func (cc *ciConsumer) check(t *testing.T) {
 	}
 }
 
+// ciExecuteUntil is an Execute that records its call and works until
+// release is closed (then answers success) or its context ends.
+func ciExecuteUntil(calls *ciCalls, release <-chan struct{}) func(context.Context, *pipelinestop.CallbackMessage) (map[string]string, error) {
+	return func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
+		calls.executed(m)
+		select {
+		case <-release:
+			return map[string]string{"approved": "yes"}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // ciCallback is a callback step named Approve with arguments of several
 // JSON types.
 func ciCallback() emulator.Step {
@@ -731,7 +737,7 @@ func ciCallback() emulator.Step {
 // execution, the Stopping message makes the Consumer clean up and answer,
 // and the execution ends Stopped with its step answered once.
 func ciStoryStop(t *testing.T, env *ciEnv, pending bool) {
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("story", ciCallback(), emulator.Step{Name: "Train", Type: "Training", DependsOn: []string{"Approve"}})
 	arn, token := env.execution(ctx, "story")
 	if pending {
@@ -805,7 +811,7 @@ func ciStoryStop(t *testing.T, env *ciEnv, pending bool) {
 // ciStoryAnswer: the Executing message answered with outputs makes the
 // step Succeeded and the execution go on to its next step.
 func ciStoryAnswer(t *testing.T, env *ciEnv) {
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("answer", ciCallback(), emulator.Step{Name: "Train", Type: "Training", DependsOn: []string{"Approve"}})
 	arn, token := env.execution(ctx, "answer")
 	calls := newCiCalls()
@@ -866,7 +872,7 @@ func ciStoryAnswer(t *testing.T, env *ciEnv) {
 // each handler runs once, each step is answered once, and the queue ends
 // empty.
 func ciDuplicates(t *testing.T, env *ciEnv) {
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("dups", ciCallback())
 	arnA, tokA := env.execution(ctx, "dups")
 	arnB, tokB := env.execution(ctx, "dups")
@@ -938,7 +944,7 @@ func ciDuplicates(t *testing.T, env *ciEnv) {
 // still exist until then, as a dead process's effects would not.
 func ciCrash(t *testing.T, env *ciEnv) {
 	const n, stopped = 6, 3
-	ctx := ciCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	env.pipeline("crash", emulator.Step{Name: "Work", Type: emulator.StepTypeCallback, Outputs: []string{"by"}})
 	arns, tokens := make([]string, n), make([]string, n)
 	for i := range n {
@@ -1137,7 +1143,7 @@ func TestConsumerIntegrationMessageOrders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			env := ciNewEnv(t, "")
-			ctx := ciCtx(t, 20*time.Second)
+			ctx := testCtx(t, 20*time.Second)
 			env.pipeline("orders", ciCallback())
 			arn, token := env.execution(ctx, "orders")
 			env.stop(ctx, arn)
@@ -1202,7 +1208,7 @@ func TestConsumerIntegrationPoison(t *testing.T) {
 		t.Run(fmt.Sprintf("DeleteMalformed=%v", deleteMalformed), func(t *testing.T) {
 			t.Parallel()
 			env := ciNewEnv(t, "")
-			ctx := ciCtx(t, 20*time.Second)
+			ctx := testCtx(t, 20*time.Second)
 			env.pipeline("poison", ciCallback())
 			arnP, tokP := env.execution(ctx, "poison")
 			execP := env.find(env.take(ctx, 1), tokP, ciExecuting) // the real message of P, held back
@@ -1340,7 +1346,7 @@ func TestConsumerIntegrationPoison(t *testing.T) {
 func TestConsumerIntegrationPanics(t *testing.T) {
 	t.Parallel()
 	env := ciNewEnv(t, "")
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	step := func(mode string) emulator.Step {
 		return emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, Arguments: map[string]any{"mode": mode}}
 	}
@@ -1404,7 +1410,7 @@ func TestConsumerIntegrationFaults(t *testing.T) {
 	t.Parallel()
 	env := ciNewEnv(t, "")
 	env.answerBudget = 300 * time.Millisecond
-	ctx := ciCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	step := func(mode string) emulator.Step {
 		return emulator.Step{Name: "Work", Type: emulator.StepTypeCallback, Arguments: map[string]any{"mode": mode}, Outputs: []string{"n"}}
 	}
@@ -1490,7 +1496,7 @@ func TestConsumerIntegrationFaults(t *testing.T) {
 func TestConsumerIntegrationRetryLaterDelay(t *testing.T) {
 	t.Parallel()
 	env := ciNewEnv(t, "")
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("later", ciCallback())
 	arn, token := env.execution(ctx, "later")
 	var mu sync.Mutex
@@ -1533,21 +1539,13 @@ func TestConsumerIntegrationRetryLaterDelay(t *testing.T) {
 func TestConsumerIntegrationExtendsVisibility(t *testing.T) {
 	t.Parallel()
 	env := ciNewEnv(t, "")
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("long", ciCallback())
 	arn, token := env.execution(ctx, "long")
 	calls := newCiCalls()
 	release := make(chan struct{})
 	cc := env.runConsumer(pipelinestop.Handler{
-		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
-			calls.executed(m)
-			select {
-			case <-release:
-				return map[string]string{"approved": "yes"}, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		},
+		Execute: ciExecuteUntil(calls, release),
 	}, nil, nil, func(o *pipelinestop.ConsumerOptions) { o.VisibilityTimeout = time.Second })
 	calls.waitStarted(ctx, t, 1)
 	var id string
@@ -1591,7 +1589,7 @@ func TestConsumerIntegrationExtendsVisibility(t *testing.T) {
 func TestConsumerIntegrationShutdown(t *testing.T) {
 	t.Parallel()
 	env := ciNewEnv(t, "")
-	ctx := ciCtx(t, 20*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	env.pipeline("drain", ciCallback())
 	var arns, tokens []string
 	for range 3 {
@@ -1601,15 +1599,7 @@ func TestConsumerIntegrationShutdown(t *testing.T) {
 	calls := newCiCalls()
 	release := make(chan struct{})
 	cc := env.runConsumer(pipelinestop.Handler{
-		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
-			calls.executed(m)
-			select {
-			case <-release:
-				return map[string]string{"approved": "yes"}, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		},
+		Execute: ciExecuteUntil(calls, release),
 	}, nil, nil, func(o *pipelinestop.ConsumerOptions) {
 		o.Concurrency = 1
 		o.VisibilityTimeout = 10 * time.Second // so only the shutdown can hand them back

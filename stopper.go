@@ -728,20 +728,22 @@ type BatchResult struct {
 // StopAll stops many executions at once, for shutdown hooks. Every ARN
 // gets a BatchResult, in the order given; the error joins every
 // execution's error with errors.Join (nil when all succeeded). At most
-// Options.Concurrency SageMaker calls are in flight. When SageMaker
-// throttles, all the stops slow down together: their
+// Options.Concurrency SageMaker calls are in flight.
+//
+// When SageMaker throttles, all the stops slow down together: their
 // StopPipelineExecution calls share one pacer that finds the rate
 // SageMaker admits (lowered by a tenth with each throttled call, raised
 // about 5% a second while calls are accepted), a throttled stop is
 // retried as soon as its turn comes, and the time a stop waits for its
-// turn does not count against its Options.RetryBudget. StopPipelineExecution calls are made with the
-// SDK's own retries off (RetryMaxAttempts 1; Options.ClientOptions can
-// set it again), since StopAll retries throttling, 5xx and connection
-// errors itself with the same token. With Options.Wait set, StopAll also
-// waits for each execution to reach a terminal status. A repeated ARN is
-// stopped once and reported at each of its places.
+// turn does not count against its Options.RetryBudget. These calls are
+// made with the SDK's own retries off (RetryMaxAttempts 1;
+// Options.ClientOptions can set it again), since StopAll retries
+// throttling, 5xx and connection errors itself with the same token.
 //
-// StopAll returns only after every goroutine it started has ended.
+// With Options.Wait set, StopAll also waits for each execution to reach a
+// terminal status. A repeated ARN is stopped once and reported at each of
+// its places. StopAll returns only after every goroutine it started has
+// ended.
 func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ...func(*Options)) ([]BatchResult, error) {
 	o := s.options(optFns)
 	results := make([]BatchResult, len(executionARNs))

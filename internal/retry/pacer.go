@@ -10,20 +10,20 @@ import (
 // that together they go at about the rate the service admits, found by
 // trying (additive increase, multiplicative decrease).
 //
-// At most a given number of calls are between their turn and their end
-// at any time, so that few turns are handed out at a rate that has just
-// been lowered. It starts unpaced. The first throttled answer sets its rate to the rate of the answers the
-// service accepted since the first call (at least one), which is at least
-// what it admits (it includes any burst). Each later throttled answer to a call sent
-// since the last cut lowers the rate by a tenth; each accepted answer
-// raises it by a twentieth of a call per second, so the rate grows by
-// about 5% a second. The rate so hovers just below what the service
-// admits: spacing calls a little closer than the service refills its
-// token bucket would make about every other call a refused one.
+// It starts unpaced. The first throttled answer sets its rate to the rate
+// of the answers the service accepted since the first call (at least
+// one), which is at least what it admits (it includes any burst). Each
+// later throttled answer to a call given its turn at the current rate
+// lowers the rate by a tenth; each accepted answer raises it by a
+// twentieth of a call per second, so the rate grows by about 5% a second.
+// The rate so hovers just below what the service admits: spacing calls a
+// little closer than the service refills its token bucket would make about
+// every other call a refused one.
 //
-// Calls are given start times in the order they ask, so a retried call
-// queues behind the calls already waiting. A Pacer is safe for concurrent
-// use.
+// Calls are given turns in the order they ask, so a retried call queues
+// behind the calls already waiting, and at most a given number of calls
+// hold a turn at once, so that few turns are handed out at a rate that has
+// just been lowered. A Pacer is safe for concurrent use.
 type Pacer struct {
 	mu        sync.Mutex
 	rate      float64       // calls per second; 0 means not paced yet
@@ -45,8 +45,8 @@ const (
 	pacerMinRate = 1.0
 )
 
-// NewPacer returns a pacer that lets maxInFlight calls (at least one) be
-// in flight until the service first throttles one.
+// NewPacer returns a pacer that lets at most maxInFlight calls (at least
+// one) hold a turn at once.
 func NewPacer(maxInFlight int) *Pacer {
 	return &Pacer{maxFlight: max(maxInFlight, 1), changed: make(chan struct{})}
 }
