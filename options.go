@@ -1,0 +1,186 @@
+package pipelinestop
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+
+	"github.com/pipelinestop/pipelinestop/internal/retry"
+)
+
+// Defaults of Options. Each is used when the field is zero (or invalid).
+const (
+	// DefaultRetryBudget bounds how long Stop keeps retrying conflicts,
+	// throttling and unavailability. It outlasts conflict races of several
+	// seconds; the context bounds it further.
+	DefaultRetryBudget = time.Minute
+	// DefaultRetryMinDelay is the delay before Stop's second attempt.
+	DefaultRetryMinDelay = 100 * time.Millisecond
+	// DefaultRetryMaxDelay caps any one delay between Stop's attempts, so a
+	// conflict race is noticed to be over within about a second.
+	DefaultRetryMaxDelay = time.Second
+	// DefaultRetryMultiplier grows the delay between Stop's attempts. It is
+	// small so that a stop issued during a conflict race lands soon after
+	// the race ends.
+	DefaultRetryMultiplier = 1.2
+	// DefaultRetryJitter randomises each retry delay by up to ±20%, so
+	// replicas stopping together do not retry in lockstep.
+	DefaultRetryJitter = 0.2
+	// DefaultMinDelay is the first delay between Wait's status polls: a stop
+	// that takes 2 seconds is seen in about 2 seconds.
+	DefaultMinDelay = 500 * time.Millisecond
+	// DefaultMaxDelay caps the delay between Wait's status polls: a
+	// 20-minute stop takes about 60 polls, not hundreds.
+	DefaultMaxDelay = 30 * time.Second
+	// DefaultDelayMultiplier grows the delay between Wait's polls, keeping
+	// the lag between a terminal status and its detection near a tenth of
+	// the time waited.
+	DefaultDelayMultiplier = 1.2
+	// DefaultStepsInterval is the least time between two listings of an
+	// execution's steps while it is Stopping. The first Stopping poll always
+	// lists them.
+	DefaultStepsInterval = 10 * time.Second
+	// DefaultConcurrency bounds StopAll's SageMaker calls in flight.
+	DefaultConcurrency = 8
+)
+
+// Clock tells the time and waits. Options.Clock defaults to the system
+// clock; tests inject a fake one so they never sleep for real.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// After returns a channel that receives the time once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options configure a Stopper (and an Acknowledger). New applies the
+// defaults first, then its option functions; every method applies its own
+// option functions to a copy, so one Stopper serves many goroutines with
+// different settings.
+type Options struct {
+	// Token is the ClientRequestToken for StopPipelineExecution. Default:
+	// DeriveToken("StopPipelineExecution", executionARN), the same in every
+	// process, so a restarted process or a second replica repeats the same
+	// request. StopAll derives a token per execution from Token when set.
+	Token string
+
+	// FailIfNotRunning makes Stop return ErrNotRunning when the execution
+	// had already ended without being stopped (Succeeded, Failed, ...).
+	// Default false: such a stop succeeds and the result tells the status.
+	FailIfNotRunning bool
+
+	// RetryBudget bounds the time Stop spends retrying. Default
+	// DefaultRetryBudget; the context bounds it too.
+	RetryBudget time.Duration
+	// RetryMinDelay is the delay before the second attempt. Default
+	// DefaultRetryMinDelay.
+	RetryMinDelay time.Duration
+	// RetryMaxDelay caps one retry delay. Default DefaultRetryMaxDelay.
+	RetryMaxDelay time.Duration
+	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier.
+	RetryMultiplier float64
+	// RetryJitter randomises retry delays by this fraction. Default
+	// DefaultRetryJitter; a negative value turns jitter off.
+	RetryJitter float64
+	// Retryable reports whether an error (as returned by Classify) is worth
+	// another attempt with the same token. Default DefaultRetryable.
+	Retryable func(error) bool
+
+	// MinDelay is the first delay between status polls. Default
+	// DefaultMinDelay.
+	MinDelay time.Duration
+	// MaxDelay caps the delay between status polls. Default
+	// DefaultMaxDelay.
+	MaxDelay time.Duration
+	// DelayMultiplier grows the delay between status polls. Default
+	// DefaultDelayMultiplier.
+	DelayMultiplier float64
+	// StepsInterval is the least time between two listings of the steps
+	// of a Stopping execution; Wait also lets at least three polls pass
+	// between listings, so steps are always listed less often than the
+	// status is polled. Default DefaultStepsInterval.
+	StepsInterval time.Duration
+
+	// Concurrency bounds StopAll's SageMaker calls in flight. Default
+	// DefaultConcurrency.
+	Concurrency int
+	// Wait makes StopAll wait for every execution to reach a terminal
+	// status. Default false.
+	Wait bool
+
+	// OnEvent, if set, is called for every Event, synchronously, from the
+	// goroutine doing the work. It must be quick and safe for concurrent
+	// use when one Stopper serves several goroutines.
+	OnEvent func(Event)
+	// Logger receives a record for every Event. Default: discard.
+	Logger *slog.Logger
+
+	// ClientOptions are passed to every SageMaker call, to tune one call
+	// (a retryer, an endpoint, a region).
+	ClientOptions []func(*sagemaker.Options)
+
+	// Clock tells the time and waits. Default: the system clock.
+	Clock Clock
+}
+
+// withDefaults returns o with zero and invalid fields replaced by defaults.
+func (o Options) withDefaults() Options {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	setDur(&o.RetryBudget, DefaultRetryBudget)
+	setDur(&o.RetryMinDelay, DefaultRetryMinDelay)
+	setDur(&o.RetryMaxDelay, DefaultRetryMaxDelay)
+	setDur(&o.MinDelay, DefaultMinDelay)
+	setDur(&o.MaxDelay, DefaultMaxDelay)
+	setDur(&o.StepsInterval, DefaultStepsInterval)
+	if o.RetryMaxDelay < o.RetryMinDelay {
+		o.RetryMaxDelay = o.RetryMinDelay
+	}
+	if o.MaxDelay < o.MinDelay {
+		o.MaxDelay = o.MinDelay
+	}
+	if o.RetryMultiplier < 1 {
+		o.RetryMultiplier = DefaultRetryMultiplier
+	}
+	if o.RetryJitter == 0 {
+		o.RetryJitter = DefaultRetryJitter
+	} else if o.RetryJitter < 0 || o.RetryJitter >= 1 {
+		o.RetryJitter = min(max(o.RetryJitter, 0), 0.99)
+	}
+	if o.DelayMultiplier < 1 {
+		o.DelayMultiplier = DefaultDelayMultiplier
+	}
+	if o.Retryable == nil {
+		o.Retryable = DefaultRetryable
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	return o
+}
+
+// retryPolicy is the backoff policy of Stop's retries.
+func (o *Options) retryPolicy() retry.Policy {
+	return retry.Policy{
+		InitialDelay: o.RetryMinDelay,
+		MaxDelay:     o.RetryMaxDelay,
+		Multiplier:   o.RetryMultiplier,
+		Jitter:       o.RetryJitter,
+		Budget:       o.RetryBudget,
+	}
+}

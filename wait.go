@@ -1,0 +1,327 @@
+package pipelinestop
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/pipelinestop/pipelinestop/internal/retry"
+)
+
+// stepsEveryPolls is the least number of status polls between two
+// listings of a Stopping execution's steps.
+const stepsEveryPolls = 3
+
+// Outcome says how an execution ended, as seen by Wait.
+type Outcome struct {
+	// ExecutionARN is the execution waited for.
+	ExecutionARN string
+	// Status is the terminal status: Stopped, Failed (for example a Lambda
+	// step that timed out while stopping), Succeeded, CompletedWithFailures,
+	// or a value this SDK version does not know.
+	Status types.PipelineExecutionStatus
+	// FailureReason is SageMaker's reason for a Failed execution.
+	FailureReason string
+	// Elapsed is the time spent waiting (and stopping, for StopAndWait).
+	Elapsed time.Duration
+	// Polls is the number of DescribePipelineExecution calls made.
+	Polls int
+	// Blocking are the steps last seen holding the execution in Stopping,
+	// if it was ever seen Stopping.
+	Blocking []BlockingStep
+	// Stop is the stop's result, for StopAndWait and StopAll.
+	Stop *StopResult
+}
+
+// BlockingStep is a step that holds an execution in Stopping: a step that
+// has not ended yet.
+type BlockingStep struct {
+	// Name is the step's name.
+	Name string
+	// Type is "Callback", "Lambda", or another step type known from the
+	// step's metadata ("TrainingJob", "ProcessingJob", ...), or "".
+	Type string
+	// Status is the step's status.
+	Status types.StepStatus
+	// StartTime is when the step started, if known.
+	StartTime time.Time
+	// QueueURL is the SQS queue of a callback step: someone must answer
+	// the step with SendPipelineExecutionStepSuccess or
+	// SendPipelineExecutionStepFailure before the execution can stop.
+	QueueURL string
+	// FunctionARN is the function of a Lambda step: the execution stops
+	// when it returns (Stopped) or times out (Failed).
+	FunctionARN string
+	// CallbackToken is the callback step's token. It prints redacted.
+	CallbackToken CallbackToken
+}
+
+// String says why the step blocks the stop and what to do about it. It
+// never includes the callback token.
+func (b BlockingStep) String() string {
+	switch b.Type {
+	case "Callback":
+		return fmt.Sprintf("callback step %q (%s) waits for an answer to its message on %s: "+
+			"answer it with SendPipelineExecutionStepSuccess or SendPipelineExecutionStepFailure",
+			b.Name, b.Status, orUnknown(b.QueueURL))
+	case "Lambda":
+		return fmt.Sprintf("Lambda step %q (%s) runs %s: the execution stops when the function returns, "+
+			"or fails when the step times out", b.Name, b.Status, orUnknown(b.FunctionARN))
+	case "":
+		return fmt.Sprintf("step %q is %s", b.Name, b.Status)
+	default:
+		return fmt.Sprintf("%s step %q is %s", b.Type, b.Name, b.Status)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}
+
+// WaitError is returned when the context ends before the execution reaches
+// a terminal status. It matches ErrWaitTimeout and the context's error
+// with errors.Is, and says what the execution was last seen doing.
+type WaitError struct {
+	// ExecutionARN is the execution waited for.
+	ExecutionARN string
+	// Status is the last status seen, or "" if no poll succeeded.
+	Status types.PipelineExecutionStatus
+	// Blocking are the steps last seen holding the execution in Stopping.
+	Blocking []BlockingStep
+	// Elapsed is the time spent waiting.
+	Elapsed time.Duration
+	// Polls is the number of status polls made.
+	Polls int
+	// LastErr is the last poll's error, if the last poll failed.
+	LastErr error
+	// Err is the context's error.
+	Err error
+}
+
+// Error names the execution, the last status and what blocks it.
+func (e *WaitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wait for pipeline execution %s: %v after %s and %d polls", e.ExecutionARN, e.Err,
+		e.Elapsed.Round(time.Millisecond), e.Polls)
+	if e.Status != "" {
+		fmt.Fprintf(&b, "; last status %s", e.Status)
+	} else {
+		b.WriteString("; status never seen")
+	}
+	if len(e.Blocking) > 0 {
+		b.WriteString("; blocked by ")
+		for i, s := range e.Blocking {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(s.String())
+		}
+	}
+	if e.LastErr != nil {
+		fmt.Fprintf(&b, "; last poll failed: %v", e.LastErr)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrWaitTimeout, the context's error and the last poll's
+// error, leaving out those that are nil.
+func (e *WaitError) Unwrap() []error {
+	errs := []error{ErrWaitTimeout}
+	for _, err := range []error{e.Err, e.LastErr} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// Wait polls the execution until it reaches a terminal status (see
+// IsTerminal) and returns how it ended. A Failed or Succeeded execution is
+// an Outcome, not an error. The delay between polls grows from
+// Options.MinDelay to Options.MaxDelay. While the execution is Stopping,
+// Wait lists its steps (every page, at most once per Options.StepsInterval)
+// and reports the steps that hold it: a callback step waiting for an
+// answer, or a Lambda step still running.
+//
+// Transient poll errors (throttling, unavailability) are waited out.
+// ResourceNotFound and other permanent errors are returned as *Error. When
+// ctx ends first the error is a *WaitError.
+func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	o := s.options(optFns)
+	if s.client == nil {
+		return nil, errNilClient
+	}
+	if err := validateARN(executionARN); err != nil {
+		return nil, fmt.Errorf("wait for pipeline execution: %w", err)
+	}
+	return s.wait(ctx, s.client, executionARN, &o, o.Clock.Now())
+}
+
+func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o *Options, start time.Time) (*Outcome, error) {
+	out := &Outcome{ExecutionARN: arn}
+	in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
+	delay := o.MinDelay
+	var lastErr error
+	var stepsListedAt time.Time
+	pollsSinceSteps := 0
+	for {
+		out.Polls++
+		d, err := client.DescribePipelineExecution(ctx, in, o.ClientOptions...)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return out, s.waitError(out, o, start, lastErr, ctx.Err())
+		case err != nil:
+			cerr := classify(err, arn)
+			if !o.Retryable(cerr) {
+				out.Elapsed = o.Clock.Now().Sub(start)
+				return out, cerr
+			}
+			lastErr = cerr
+			o.emit(ctx, Event{Type: EventRetry, Op: opDescribe, ExecutionARN: arn, Attempt: out.Polls, Delay: delay, Err: cerr})
+		default:
+			lastErr = nil
+			status := d.PipelineExecutionStatus
+			if status != out.Status {
+				out.Status = status
+				o.emit(ctx, Event{Type: EventStatus, Op: opDescribe, ExecutionARN: arn, Status: status,
+					Elapsed: o.Clock.Now().Sub(start)})
+			}
+			out.FailureReason = aws.ToString(d.FailureReason)
+			if IsTerminal(status) {
+				out.Elapsed = o.Clock.Now().Sub(start)
+				return out, nil
+			}
+			now := o.Clock.Now()
+			pollsSinceSteps++
+			if status == types.PipelineExecutionStatusStopping && (stepsListedAt.IsZero() ||
+				now.Sub(stepsListedAt) >= o.StepsInterval && pollsSinceSteps >= stepsEveryPolls) {
+				stepsListedAt, pollsSinceSteps = now, 0
+				steps, err := blockingSteps(ctx, client, arn, o)
+				if err != nil && ctx.Err() != nil {
+					return out, s.waitError(out, o, start, lastErr, ctx.Err())
+				}
+				if err == nil && !slices.Equal(steps, out.Blocking) {
+					out.Blocking = steps
+					o.emit(ctx, Event{Type: EventBlocked, Op: opListSteps, ExecutionARN: arn, Status: status,
+						Blocking: steps, Elapsed: now.Sub(start)})
+				}
+			}
+		}
+		if err := retry.Sleep(ctx, o.Clock, delay); err != nil {
+			return out, s.waitError(out, o, start, lastErr, err)
+		}
+		delay = min(time.Duration(float64(delay)*o.DelayMultiplier), o.MaxDelay)
+	}
+}
+
+func (s *Stopper) waitError(out *Outcome, o *Options, start time.Time, lastErr, ctxErr error) *WaitError {
+	out.Elapsed = o.Clock.Now().Sub(start)
+	return &WaitError{ExecutionARN: out.ExecutionARN, Status: out.Status, Blocking: out.Blocking,
+		Elapsed: out.Elapsed, Polls: out.Polls, LastErr: lastErr, Err: ctxErr}
+}
+
+// blockingSteps lists every page of the execution's steps and returns
+// those that have not ended.
+func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Options) ([]BlockingStep, error) {
+	p := sagemaker.NewListPipelineExecutionStepsPaginator(client, &sagemaker.ListPipelineExecutionStepsInput{
+		PipelineExecutionArn: aws.String(arn), MaxResults: aws.Int32(100)})
+	var steps []BlockingStep
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, o.ClientOptions...)
+		if err != nil {
+			return nil, classify(err, arn)
+		}
+		for _, st := range page.PipelineExecutionSteps {
+			switch st.StepStatus {
+			case types.StepStatusStarting, types.StepStatusExecuting, types.StepStatusStopping:
+			default:
+				continue
+			}
+			steps = append(steps, NewBlockingStep(st))
+		}
+	}
+	return steps, nil
+}
+
+// NewBlockingStep describes a step listed by ListPipelineExecutionSteps
+// the way Wait reports the steps that block a stop: its name, status,
+// type (from its metadata) and, for callback and Lambda steps, the queue
+// URL or function ARN (and the callback token, which prints redacted).
+// It is for callers who list steps themselves.
+func NewBlockingStep(st types.PipelineExecutionStep) BlockingStep {
+	b := BlockingStep{Name: aws.ToString(st.StepName), Status: st.StepStatus, StartTime: aws.ToTime(st.StartTime)}
+	md := st.Metadata
+	if md == nil {
+		return b
+	}
+	switch {
+	case md.Callback != nil:
+		b.Type = "Callback"
+		b.QueueURL = aws.ToString(md.Callback.SqsQueueUrl)
+		b.CallbackToken = CallbackToken(aws.ToString(md.Callback.CallbackToken))
+	case md.Lambda != nil:
+		b.Type = "Lambda"
+		b.FunctionARN = aws.ToString(md.Lambda.Arn)
+	case md.TrainingJob != nil:
+		b.Type = "TrainingJob"
+	case md.ProcessingJob != nil:
+		b.Type = "ProcessingJob"
+	case md.TransformJob != nil:
+		b.Type = "TransformJob"
+	case md.TuningJob != nil:
+		b.Type = "TuningJob"
+	case md.AutoMLJob != nil:
+		b.Type = "AutoMLJob"
+	case md.EMR != nil:
+		b.Type = "EMR"
+	case md.Model != nil:
+		b.Type = "Model"
+	case md.RegisterModel != nil:
+		b.Type = "RegisterModel"
+	case md.Condition != nil:
+		b.Type = "Condition"
+	case md.QualityCheck != nil:
+		b.Type = "QualityCheck"
+	case md.ClarifyCheck != nil:
+		b.Type = "ClarifyCheck"
+	case md.Endpoint != nil:
+		b.Type = "Endpoint"
+	case md.EndpointConfig != nil:
+		b.Type = "EndpointConfig"
+	case md.Fail != nil:
+		b.Type = "Fail"
+	}
+	return b
+}
+
+// StopAndWait stops the execution (see Stop) and waits for a terminal
+// status (see Wait). Outcome.Stop holds the stop's result. A stop that ends
+// Failed, for example because a Lambda step timed out while stopping, is
+// an Outcome with that status and reason, not an error.
+func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	o := s.options(optFns)
+	return s.stopAndWait(ctx, s.client, executionARN, &o, nil)
+}
+
+func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, pacer *retry.Pacer) (*Outcome, error) {
+	start := o.Clock.Now()
+	res, err := s.stop(ctx, client, arn, o, pacer)
+	if err != nil {
+		if res == nil {
+			return nil, err
+		}
+		return &Outcome{ExecutionARN: arn, Stop: res, Status: res.Status, Elapsed: res.Elapsed}, err
+	}
+	out, err := s.wait(ctx, client, arn, o, start)
+	out.Stop = res
+	return out, err
+}
