@@ -1,0 +1,271 @@
+package pipelinestop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+
+	"github.com/pipelinestop/pipelinestop/internal/retry"
+)
+
+//go:generate go tool mockgen -typed -destination internal/mocks/callback.go -package mocks github.com/pipelinestop/pipelinestop CallbackAPIClient
+
+// CallbackAPIClient is the part of the SageMaker API an Acknowledger uses.
+// *sagemaker.Client satisfies it.
+type CallbackAPIClient interface {
+	SendPipelineExecutionStepSuccess(ctx context.Context, in *sagemaker.SendPipelineExecutionStepSuccessInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepSuccessOutput, error)
+	SendPipelineExecutionStepFailure(ctx context.Context, in *sagemaker.SendPipelineExecutionStepFailureInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepFailureOutput, error)
+}
+
+var _ CallbackAPIClient = (*sagemaker.Client)(nil)
+
+// Operation names of the answers.
+const (
+	opSucceed = "SendPipelineExecutionStepSuccess"
+	opFail    = "SendPipelineExecutionStepFailure"
+)
+
+// Acknowledger answers callback steps: SendPipelineExecutionStepSuccess and
+// SendPipelineExecutionStepFailure with checked limits, idempotency tokens
+// derived from the callback token, and the Stopper's retries. It uses the
+// retry, observer and clock fields of Options (RetryBudget, RetryMinDelay,
+// RetryMaxDelay, RetryMultiplier, RetryJitter, Retryable, OnEvent, Logger,
+// ClientOptions, Clock); the others do not apply. It is safe for
+// concurrent use.
+type Acknowledger struct {
+	client CallbackAPIClient
+	opts   Options
+}
+
+// NewAcknowledger returns an Acknowledger that answers through client,
+// usually a *sagemaker.Client. The option functions change the defaults
+// for every call.
+func NewAcknowledger(client CallbackAPIClient, optFns ...func(*Options)) *Acknowledger {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	return &Acknowledger{client: client, opts: o}
+}
+
+// options returns a copy of the Acknowledger's options with optFns applied.
+func (a *Acknowledger) options(optFns []func(*Options)) Options {
+	o := a.opts
+	o.ClientOptions = slices.Clone(o.ClientOptions)
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	return o.withDefaults()
+}
+
+var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMaker client (NewAcknowledger was given nil)")
+
+// Succeed answers the callback step with SendPipelineExecutionStepSuccess
+// and the given output parameters (name to value; sent sorted by name).
+//
+// The token and the limits (at most MaxOutputParameters outputs, names of
+// 1 to MaxOutputNameLength characters, values of at most
+// MaxOutputValueLength characters) are checked before any call; a breach is
+// an error matching ErrInvalidCallback that names the output. The
+// ClientRequestToken is DeriveToken("SendPipelineExecutionStepSuccess",
+// token): an answer repeated after an SQS redelivery, by a restarted
+// process or another replica, is the same request. Conflicts, throttling
+// and unavailability are retried like Stopper.Stop's. ResourceNotFound
+// matches ErrNotFound; a step that was already answered (or no longer
+// waits) matches ErrAlreadyAnswered, which callers treat as done. Errors
+// are *Error values whose text never holds the raw token.
+func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs map[string]string, optFns ...func(*Options)) error {
+	if err := checkOutputs(token, outputs); err != nil {
+		return fmt.Errorf("send pipeline execution step success: %w", err)
+	}
+	params := make([]types.OutputParameter, 0, len(outputs))
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		params = append(params, types.OutputParameter{Name: aws.String(name), Value: aws.String(outputs[name])})
+	}
+	in := &sagemaker.SendPipelineExecutionStepSuccessInput{
+		CallbackToken:      aws.String(string(token)),
+		ClientRequestToken: aws.String(DeriveToken(opSucceed, string(token))),
+		OutputParameters:   params,
+	}
+	o := a.options(optFns)
+	return a.answer(ctx, &o, opSucceed, token, func(ctx context.Context) error {
+		_, err := a.client.SendPipelineExecutionStepSuccess(ctx, in, o.ClientOptions...)
+		return err
+	})
+}
+
+// Fail answers the callback step with SendPipelineExecutionStepFailure.
+// An empty reason is sent as DefaultFailureReason; invalid UTF-8 is
+// replaced; a reason longer than MaxFailureReasonLength bytes is cut at a
+// UTF-8 character boundary and ends in "..." (see FailureReason). The
+// ClientRequestToken is DeriveToken("SendPipelineExecutionStepFailure",
+// token). Retries and errors are as for Succeed.
+func (a *Acknowledger) Fail(ctx context.Context, token CallbackToken, reason string, optFns ...func(*Options)) error {
+	if err := token.Validate(); err != nil {
+		return fmt.Errorf("send pipeline execution step failure: %w", err)
+	}
+	in := &sagemaker.SendPipelineExecutionStepFailureInput{
+		CallbackToken:      aws.String(string(token)),
+		ClientRequestToken: aws.String(DeriveToken(opFail, string(token))),
+		FailureReason:      aws.String(FailureReason(reason)),
+	}
+	o := a.options(optFns)
+	return a.answer(ctx, &o, opFail, token, func(ctx context.Context) error {
+		_, err := a.client.SendPipelineExecutionStepFailure(ctx, in, o.ClientOptions...)
+		return err
+	})
+}
+
+// answer makes one answer call with retries, as Stopper.stop does.
+func (a *Acknowledger) answer(ctx context.Context, o *Options, op string, token CallbackToken, call func(context.Context) error) error {
+	if a.client == nil {
+		return errNilCallbackClient
+	}
+	r := retry.Do(ctx, o.Clock, o.retryPolicy(), retry.Hooks{
+		Retryable: o.Retryable,
+		OnRetry: func(attempt int, delay time.Duration, err error) {
+			o.emit(ctx, Event{Type: EventRetry, Op: op, CallbackToken: token, Attempt: attempt, Delay: delay, Err: err})
+		},
+	}, func(ctx context.Context, attempt int) error {
+		o.emit(ctx, Event{Type: EventAttempt, Op: op, CallbackToken: token, Attempt: attempt})
+		if err := call(ctx); err != nil {
+			e := classify(err, "")
+			e.Message = token.Redact(e.Message)
+			return e
+		}
+		return nil
+	})
+	if r.Err == nil && r.Canceled == nil {
+		o.emit(ctx, Event{Type: EventAnswered, Op: op, CallbackToken: token, Attempt: r.Attempts})
+		return nil
+	}
+	err := finalError(op, "", r)
+	if errors.Is(err, ErrAlreadyAnswered) || errors.Is(err, ErrNotFound) {
+		o.emit(ctx, Event{Type: EventAnswered, Op: op, CallbackToken: token, Attempt: r.Attempts, Err: err})
+	}
+	return err
+}
+
+// checkOutputs checks the token and the documented limits of outputs.
+func checkOutputs(token CallbackToken, outputs map[string]string) error {
+	if err := token.Validate(); err != nil {
+		return err
+	}
+	if len(outputs) > MaxOutputParameters {
+		return fmt.Errorf("%w: %d output parameters, more than the limit of %d",
+			ErrInvalidCallback, len(outputs), MaxOutputParameters)
+	}
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		switch n := utf8.RuneCountInString(name); {
+		case n == 0:
+			return fmt.Errorf("%w: an output parameter has an empty name", ErrInvalidCallback)
+		case n > MaxOutputNameLength:
+			return fmt.Errorf("%w: output parameter %.40q... has a name of %d characters, more than the limit of %d",
+				ErrInvalidCallback, token.Redact(name), n, MaxOutputNameLength)
+		}
+		if n := utf8.RuneCountInString(outputs[name]); n > MaxOutputValueLength {
+			return fmt.Errorf("%w: output parameter %q has a value of %d characters, more than the limit of %d",
+				ErrInvalidCallback, token.Redact(name), n, MaxOutputValueLength)
+		}
+	}
+	return nil
+}
+
+// Answer says how AckStopping answered a callback step.
+type Answer int
+
+// Answers of AckStopping.
+const (
+	// AnsweredSuccess: the cleanup returned nil and the step was answered
+	// with SendPipelineExecutionStepSuccess.
+	AnsweredSuccess Answer = iota + 1
+	// AnsweredFailure: the cleanup returned an error (or panicked) and the
+	// step was answered with SendPipelineExecutionStepFailure.
+	AnsweredFailure
+)
+
+// String returns "success", "failure", or "none" for the zero Answer.
+func (a Answer) String() string {
+	switch a {
+	case AnsweredSuccess:
+		return "success"
+	case AnsweredFailure:
+		return "failure"
+	}
+	return "none"
+}
+
+// AckResult says what AckStopping did.
+type AckResult struct {
+	// Answer is the answer sent (or attempted, when AckStopping also
+	// returns an error). It is zero when nothing was sent because the
+	// message was invalid.
+	Answer Answer
+	// Reason is the failure reason sent, as cut by FailureReason; "" for
+	// a success.
+	Reason string
+	// CleanupErr is the cleanup's error, or a *PanicError when it
+	// panicked; nil when the cleanup succeeded.
+	CleanupErr error
+}
+
+// PanicError is a panic recovered from a handler or cleanup function.
+type PanicError struct {
+	// Value is the value passed to panic.
+	Value any
+	// Stack is the goroutine's stack when it panicked.
+	Stack []byte
+}
+
+// Error says that the function panicked, and with what.
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// AckStopping runs cleanup for a callback step's message, then answers the
+// step: with success when cleanup returns nil, with failure and the
+// cleanup's error as the reason otherwise. A panic in cleanup is recovered
+// and answered as a failure (AckResult.CleanupErr is then a *PanicError).
+// A nil cleanup means there is nothing to clean up.
+//
+// It is meant for Stopping messages: an execution that is being stopped
+// waits for this answer, and either answer lets it stop. The result says
+// which answer was sent; the error is the answer call's (see Succeed and
+// Fail), so errors.Is(err, ErrAlreadyAnswered) means the step was done
+// already. The cleanup's own error is in the result, not in the error.
+func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cleanup func(context.Context, *CallbackMessage) error, optFns ...func(*Options)) (AckResult, error) {
+	if msg == nil {
+		return AckResult{}, fmt.Errorf("acknowledge stopping: %w: the message is nil", ErrInvalidCallback)
+	}
+	if err := msg.Token.Validate(); err != nil {
+		return AckResult{}, fmt.Errorf("acknowledge stopping: %w", err)
+	}
+	var res AckResult
+	if cleanup != nil {
+		res.CleanupErr = callRecover(func() error { return cleanup(ctx, msg) })
+	}
+	if res.CleanupErr == nil {
+		res.Answer = AnsweredSuccess
+		return res, a.Succeed(ctx, msg.Token, nil, optFns...)
+	}
+	res.Answer = AnsweredFailure
+	res.Reason = FailureReason(msg.Token.Redact(res.CleanupErr.Error()))
+	return res, a.Fail(ctx, msg.Token, res.Reason, optFns...)
+}
+
+// callRecover calls fn and turns a panic into a *PanicError.
+func callRecover(fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return fn()
+}
