@@ -1,0 +1,301 @@
+package pipelinestop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
+	"go.uber.org/mock/gomock"
+
+	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
+	"github.com/pipelinestop/pipelinestop/internal/mocks"
+)
+
+func TestStopAcceptedFirstTime(t *testing.T) {
+	f := newFixture(t)
+	tokens := f.expectStops(nil)
+	res, err := f.s.Stop(context.Background(), testARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipelinestop.DeriveToken("StopPipelineExecution", testARN)
+	if !res.Accepted || res.Status != types.PipelineExecutionStatusStopping || res.Attempts != 1 || res.Token != want {
+		t.Errorf("result = %+v", res)
+	}
+	if (*tokens)[0] != want {
+		t.Errorf("token sent %q, want the derived %q", (*tokens)[0], want)
+	}
+	if len(f.eventsOf(pipelinestop.EventAttempt)) != 1 || len(f.eventsOf(pipelinestop.EventStopped)) != 1 {
+		t.Errorf("events = %+v", f.events)
+	}
+}
+
+func TestStopRetriesWithOneToken(t *testing.T) {
+	op := "StopPipelineExecution"
+	tests := []struct {
+		name string
+		errs []error
+		kind error
+	}{
+		{"conflicts", []error{conflictErr(op), conflictErr(op), conflictErr(op), nil}, pipelinestop.ErrConflict},
+		{"throttling", []error{apiErr(op, 400, "ThrottlingException", "Rate exceeded"), nil}, pipelinestop.ErrThrottled},
+		{"server errors", []error{apiErr(op, 500, "InternalFailure", ""), apiErr(op, 503, "ServiceUnavailable", ""), nil}, pipelinestop.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, func(o *pipelinestop.Options) { o.Token = "caller-chosen-token-0123456789abcdef" })
+			tokens := f.expectStops(tt.errs...)
+			res, err := f.s.Stop(context.Background(), testARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Attempts != len(tt.errs) || !res.Accepted {
+				t.Errorf("result = %+v", res)
+			}
+			for _, tok := range *tokens {
+				if tok != "caller-chosen-token-0123456789abcdef" {
+					t.Errorf("tokens sent = %q, want the caller's on every attempt", *tokens)
+				}
+			}
+			retries := f.eventsOf(pipelinestop.EventRetry)
+			if len(retries) != len(tt.errs)-1 {
+				t.Fatalf("%d retry events, want %d", len(retries), len(tt.errs)-1)
+			}
+			for _, ev := range retries {
+				if !errors.Is(ev.Err, tt.kind) || ev.Delay <= 0 {
+					t.Errorf("retry event %+v: want a %v cause and a delay", ev, tt.kind)
+				}
+			}
+		})
+	}
+}
+
+// TestStopOutlastsLongConflictRace: Airflow's 5 tries 0.3 s apart survive
+// a race of about 1.5 s; the default budget survives a far longer one.
+func TestStopOutlastsLongConflictRace(t *testing.T) {
+	for _, race := range []time.Duration{1500 * time.Millisecond, 5 * time.Second, 20 * time.Second} {
+		t.Run(race.String(), func(t *testing.T) {
+			f := newFixture(t)
+			calls := 0
+			f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+				DoAndReturn(func(context.Context, *sagemaker.StopPipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+					calls++
+					if f.clock.Now().Sub(epoch) < race {
+						return nil, conflictErr("StopPipelineExecution")
+					}
+					return &sagemaker.StopPipelineExecutionOutput{}, nil
+				}).MinTimes(6).MaxTimes(100)
+			res, err := f.s.Stop(context.Background(), testARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls <= 5 || res.Attempts != calls {
+				t.Errorf("attempts = %d (calls %d), want more than Airflow's 5", res.Attempts, calls)
+			}
+			// The stop lands soon after the race ends: within the largest
+			// delay plus its jitter.
+			if late := res.Elapsed - race; late < 0 || late > pipelinestop.DefaultRetryMaxDelay*6/5 {
+				t.Errorf("stop landed %v after a %v race", late, race)
+			}
+		})
+	}
+}
+
+func TestStopBudgetExhausted(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.RetryBudget = 5 * time.Second })
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(nil, conflictErr("StopPipelineExecution")).MinTimes(5).MaxTimes(60)
+	res, err := f.s.Stop(context.Background(), testARN)
+	if !errors.Is(err, pipelinestop.ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	var ce *types.ConflictException
+	var e *pipelinestop.Error
+	if !errors.As(err, &ce) || !errors.As(err, &e) {
+		t.Fatalf("the last API error is lost: %v", err)
+	}
+	if e.Attempts != res.Attempts || e.Attempts < 5 || !strings.Contains(err.Error(), "gave up after") {
+		t.Errorf("attempts %d/%d, message %q", e.Attempts, res.Attempts, err)
+	}
+	if elapsed := f.clock.Now().Sub(epoch); elapsed > 5*time.Second {
+		t.Errorf("retried for %v, past the 5s budget", elapsed)
+	}
+}
+
+func TestStopNotFound(t *testing.T) {
+	f := newFixture(t)
+	f.expectStops(notFoundErr("StopPipelineExecution"))
+	_, err := f.s.Stop(context.Background(), testARN)
+	var nf *types.ResourceNotFound
+	if !errors.Is(err, pipelinestop.ErrNotFound) || !errors.As(err, &nf) {
+		t.Fatalf("err = %v, want ErrNotFound and *types.ResourceNotFound", err)
+	}
+	if !strings.Contains(err.Error(), testARN) {
+		t.Errorf("message %q does not name the execution", err)
+	}
+}
+
+func TestStopPermanentValidationError(t *testing.T) {
+	f := newFixture(t)
+	f.expectStops(apiErr("StopPipelineExecution", 400, "ValidationException", "1 validation error detected: ClientRequestToken"))
+	_, err := f.s.Stop(context.Background(), testARN)
+	var e *pipelinestop.Error
+	if !errors.As(err, &e) || e.Code != "ValidationException" || e.Kind != nil || e.Attempts != 1 {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
+func TestStopNotRunning(t *testing.T) {
+	tests := []struct {
+		status           types.PipelineExecutionStatus
+		failIfNotRunning bool
+		alreadyStopping  bool
+		wantErr          bool
+	}{
+		{types.PipelineExecutionStatusStopping, true, true, false},
+		{types.PipelineExecutionStatusStopped, true, true, false},
+		{types.PipelineExecutionStatusSucceeded, false, false, false},
+		{types.PipelineExecutionStatusFailed, false, false, false},
+		{types.PipelineExecutionStatusCompletedWithFailures, false, false, false},
+		{"SomeFutureStatus", false, false, false},
+		{types.PipelineExecutionStatusSucceeded, true, false, true},
+		{types.PipelineExecutionStatusFailed, true, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/fail=%v", tt.status, tt.failIfNotRunning), func(t *testing.T) {
+			f := newFixture(t, func(o *pipelinestop.Options) { o.FailIfNotRunning = tt.failIfNotRunning })
+			f.expectStops(notRunningErr())
+			f.expectStatuses(tt.status)
+			res, err := f.s.Stop(context.Background(), testARN)
+			if res == nil || res.Status != tt.status || res.Accepted {
+				t.Fatalf("result = %+v", res)
+			}
+			if res.AlreadyStopping() != tt.alreadyStopping || res.NotRunning() == tt.alreadyStopping {
+				t.Errorf("AlreadyStopping=%v NotRunning=%v", res.AlreadyStopping(), res.NotRunning())
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && (!errors.Is(err, pipelinestop.ErrNotRunning) || !strings.Contains(err.Error(), string(tt.status))) {
+				t.Errorf("err = %v, want ErrNotRunning naming the status", err)
+			}
+		})
+	}
+}
+
+func TestStopNotRunningButExecutingRetries(t *testing.T) {
+	f := newFixture(t)
+	f.expectStops(notRunningErr(), nil)
+	f.expectStatuses(types.PipelineExecutionStatusExecuting)
+	res, err := f.s.Stop(context.Background(), testARN)
+	if err != nil || !res.Accepted || res.Attempts != 2 {
+		t.Fatalf("res = %+v, err = %v", res, err)
+	}
+}
+
+func TestStopLookupFailsTransiently(t *testing.T) {
+	f := newFixture(t)
+	f.expectStops(notRunningErr(), notRunningErr())
+	gomock.InOrder(
+		f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+			Return(nil, apiErr("DescribePipelineExecution", 400, "ThrottlingException", "")),
+		f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+			Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: types.PipelineExecutionStatusStopped}, nil),
+	)
+	res, err := f.s.Stop(context.Background(), testARN)
+	if err != nil || !res.AlreadyStopping() {
+		t.Fatalf("res = %+v, err = %v", res, err)
+	}
+}
+
+func TestStopRejectsBadInputBeforeCalling(t *testing.T) {
+	f := newFixture(t) // the mock fails the test on any call
+	_, err := f.s.Stop(context.Background(), "arn:aws:sagemaker:us-east-1:123:pipeline/p/execution/e")
+	if !errors.Is(err, pipelinestop.ErrInvalidARN) || !strings.Contains(err.Error(), "account ID") {
+		t.Errorf("err = %v, want ErrInvalidARN naming the account ID", err)
+	}
+	_, err = f.s.Stop(context.Background(), testARN, func(o *pipelinestop.Options) { o.Token = "too-short" })
+	if !errors.Is(err, pipelinestop.ErrInvalidToken) {
+		t.Errorf("err = %v, want ErrInvalidToken", err)
+	}
+	_, err = pipelinestop.New(nil).Stop(context.Background(), testARN)
+	if err == nil {
+		t.Error("a Stopper without a client must fail, not panic")
+	}
+}
+
+// TestStopCanceledDuringBackoff: the context ends while Stop waits to
+// retry; Stop returns at once with both the context's and the last error.
+func TestStopCanceledDuringBackoff(t *testing.T) {
+	clock := fakeclock.NewManual(epoch)
+	m := mocks.NewMockStopAPIClient(gomock.NewController(t))
+	m.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(nil, conflictErr("StopPipelineExecution")).Times(1)
+	s := pipelinestop.New(m, func(o *pipelinestop.Options) { o.Clock = clock })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Stop(ctx, testARN)
+		done <- err
+	}()
+	if !clock.WaitForWaiter(5 * time.Second) {
+		t.Fatal("Stop never started its backoff")
+	}
+	cancel() // the manual clock never fires: only cancellation ends the wait
+	select {
+	case err := <-done:
+		var ce *types.ConflictException
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, pipelinestop.ErrConflict) || !errors.As(err, &ce) {
+			t.Fatalf("err = %v, want context.Canceled, ErrConflict and the ConflictException", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return after cancellation")
+	}
+}
+
+// TestStopDoesNotSleepPastDeadline: when the next attempt would come after
+// the deadline, Stop returns at once instead of sleeping until it.
+func TestStopDoesNotSleepPastDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(nil, conflictErr("StopPipelineExecution")).MinTimes(1).MaxTimes(30)
+	ctx, cancel := context.WithDeadline(context.Background(), epoch.Add(2*time.Second))
+	defer cancel()
+	_, err := f.s.Stop(ctx, testARN)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, pipelinestop.ErrConflict) {
+		t.Fatalf("err = %v", err)
+	}
+	if elapsed := f.clock.Now().Sub(epoch); elapsed > 2*time.Second {
+		t.Errorf("slept %v, past the deadline", elapsed)
+	}
+}
+
+func TestStopPassesClientOptions(t *testing.T) {
+	m := mocks.NewMockStopAPIClient(gomock.NewController(t))
+	var got int
+	m.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, _ *sagemaker.StopPipelineExecutionInput, fns ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			var o sagemaker.Options
+			for _, fn := range fns {
+				fn(&o)
+			}
+			got = len(fns)
+			if o.Region != "eu-west-1" {
+				t.Errorf("region = %q", o.Region)
+			}
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		})
+	s := pipelinestop.New(m)
+	_, err := s.Stop(context.Background(), testARN, func(o *pipelinestop.Options) {
+		o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.Region = "eu-west-1" })
+	})
+	if err != nil || got != 1 {
+		t.Fatalf("err %v, %d option funcs", err, got)
+	}
+}

@@ -1,0 +1,118 @@
+package pipelinestop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"go.uber.org/mock/gomock"
+
+	"github.com/pipelinestop/pipelinestop"
+)
+
+func arnN(i int) string {
+	return fmt.Sprintf("arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/e%03d", i)
+}
+
+func TestStopAll(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.Concurrency = 3 })
+	var inFlight, maxInFlight atomic.Int32
+	var mu sync.Mutex
+	calls := map[string]int{}
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.StopPipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := maxInFlight.Load()
+				if n <= m || maxInFlight.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			mu.Lock()
+			calls[*in.PipelineExecutionArn]++
+			c := calls[*in.PipelineExecutionArn]
+			mu.Unlock()
+			switch *in.PipelineExecutionArn {
+			case arnN(3):
+				return nil, notFoundErr("StopPipelineExecution")
+			case arnN(5):
+				if c == 1 {
+					return nil, apiErr("StopPipelineExecution", 400, "ThrottlingException", "")
+				}
+			}
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		}).AnyTimes()
+	arns := []string{arnN(1), arnN(2), arnN(3), "not-an-arn", arnN(5), arnN(1)}
+	for i := 6; i < 20; i++ {
+		arns = append(arns, arnN(i))
+	}
+	results, err := f.s.StopAll(context.Background(), arns)
+	if len(results) != len(arns) {
+		t.Fatalf("%d results for %d ARNs", len(results), len(arns))
+	}
+	if !errors.Is(err, pipelinestop.ErrNotFound) || !errors.Is(err, pipelinestop.ErrInvalidARN) {
+		t.Fatalf("joined error %v lacks ErrNotFound or ErrInvalidARN", err)
+	}
+	for i, r := range results {
+		if r.ExecutionARN != arns[i] {
+			t.Errorf("result %d is for %s, want %s", i, r.ExecutionARN, arns[i])
+		}
+		wantErr := arns[i] == arnN(3) || arns[i] == "not-an-arn"
+		if (r.Err != nil) != wantErr {
+			t.Errorf("%s: err = %v", arns[i], r.Err)
+		}
+		if !wantErr && (r.Stop == nil || !r.Stop.Accepted) {
+			t.Errorf("%s: stop = %+v", arns[i], r.Stop)
+		}
+	}
+	if calls[arnN(1)] != 1 || calls[arnN(5)] != 2 {
+		t.Errorf("calls = %v: a repeated ARN is stopped once, a throttled one retried", calls)
+	}
+	if m := maxInFlight.Load(); m > 3 {
+		t.Errorf("%d calls in flight, Concurrency is 3", m)
+	}
+}
+
+func TestStopAllWaits(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.Wait = true; o.Token = "shutdown-2026-11-25-replica-a-0000" })
+	tokens := map[string]string{}
+	var mu sync.Mutex
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.StopPipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			tokens[*in.PipelineExecutionArn] = *in.ClientRequestToken
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		}).Times(4)
+	polls := map[string]int{}
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.DescribePipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			polls[*in.PipelineExecutionArn]++
+			if polls[*in.PipelineExecutionArn] < 3 {
+				return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Executing"}, nil
+			}
+			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopped"}, nil
+		}).Times(12)
+	arns := []string{arnN(1), arnN(2), arnN(3), arnN(4)}
+	results, err := f.s.StopAll(context.Background(), arns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[string]bool{}
+	for _, r := range results {
+		if r.Outcome == nil || r.Outcome.Status != "Stopped" || r.Stop == nil {
+			t.Errorf("%s: %+v", r.ExecutionARN, r)
+		}
+		distinct[tokens[r.ExecutionARN]] = true
+	}
+	if len(distinct) != 4 {
+		t.Errorf("a caller's Token must give each execution its own token: %v", tokens)
+	}
+}
