@@ -12,12 +12,16 @@ import (
 // EventType says what an Event reports.
 type EventType int
 
-// Event types of the Stopper. The callback acknowledger and the consumer
-// add their own after these.
+// Event types. Each says which of the Stopper, the Acknowledger and the
+// Consumer report it; the Consumer also reports the Acknowledger's events
+// for the answers it sends.
 const (
-	// EventAttempt: a call is about to be made (Attempt counts from 1).
+	// EventAttempt: a SageMaker call is about to be made (Attempt counts
+	// from 1). Reported by Stop and by the Acknowledger's answers.
 	EventAttempt EventType = iota + 1
-	// EventRetry: a call failed with Err and is retried after Delay.
+	// EventRetry: a call failed with Err and is made again after Delay.
+	// Reported by Stop, by Wait for a failed status poll (Attempt counts
+	// the polls) and by the Acknowledger's answers.
 	EventRetry
 	// EventStopped: Stop succeeded; Status says what it found.
 	EventStopped
@@ -26,27 +30,28 @@ const (
 	// EventBlocked: Wait saw the steps holding a Stopping execution change
 	// to Blocking.
 	EventBlocked
-	// EventAnswered: SageMaker accepted an answer to the callback step
-	// CallbackToken (Op says which), or Err says the step was already
-	// answered or is gone.
+	// EventAnswered: the Acknowledger's answer (Op says which) to the
+	// callback step CallbackToken was accepted, or Err says the step was
+	// already answered or is gone.
 	EventAnswered
 	// EventMalformed: the Consumer received a message (MessageID) that is
 	// not a valid callback message (Err); it becomes visible again after
-	// Delay, or is deleted when Delay is 0.
+	// Delay, or is deleted (Delay 0) with ConsumerOptions.DeleteMalformed.
 	EventMalformed
-	// EventRetryLater: a message (MessageID) could not be finished now
-	// (Err); it becomes visible again after Delay.
+	// EventRetryLater: the Consumer could not finish a message (MessageID)
+	// now (Err); it becomes visible again after Delay.
 	EventRetryLater
-	// EventPending: the handler said another system answers the step later;
-	// the message (MessageID) was deleted without an answer.
+	// EventPending: the Consumer's handler said another system answers the
+	// step later; the message (MessageID) was deleted without an answer.
 	EventPending
-	// EventPanic: a handler panicked (Err); the step is answered as failed.
+	// EventPanic: the Consumer's handler panicked (Err); the step is
+	// answered as failed.
 	EventPanic
-	// EventQueueError: an SQS call (Op) failed with Err, for the message
-	// MessageID when it concerns one entry of a batch.
+	// EventQueueError: an SQS call of the Consumer (Op) failed with Err,
+	// for the message MessageID when it concerns one entry of a batch.
 	EventQueueError
-	// EventHandlerCanceled: a Stopping message arrived for a step whose
-	// Executing handler was running; its context was canceled.
+	// EventHandlerCanceled: the Consumer received a Stopping message for a
+	// step whose Executing handler was running; its context was canceled.
 	EventHandlerCanceled
 )
 
@@ -81,7 +86,7 @@ type Event struct {
 	Type EventType
 	// Time is when it happened, by Options.Clock.
 	Time time.Time
-	// Op is the SageMaker operation concerned.
+	// Op is the SageMaker or SQS operation concerned.
 	Op string
 	// ExecutionARN is the execution concerned.
 	ExecutionARN string
@@ -89,7 +94,9 @@ type Event struct {
 	Attempt int
 	// Delay is the wait before the next attempt (EventRetry).
 	Delay time.Duration
-	// Err is the error that caused a retry.
+	// Err is the error the event reports (a retry's cause, a malformed
+	// message's problem, a handler's error, ...). It never holds the raw
+	// callback token.
 	Err error
 	// Status is the execution's status.
 	Status types.PipelineExecutionStatus
@@ -103,15 +110,35 @@ type Event struct {
 	MessageID string
 }
 
-// emit sends ev to the OnEvent hook and the logger.
-func (o *Options) emit(ctx context.Context, ev Event) {
+// observer reports Events. It owns what Options say about reporting
+// (OnEvent, Logger and the Clock that stamps Event.Time) and the redaction
+// of an event's callback token from Event.Err, so that the Stopper, the
+// Acknowledger and the Consumer report the same way.
+type observer struct {
+	onEvent func(Event)
+	logger  *slog.Logger
+	clock   Clock
+}
+
+// observer returns the observer of o, which must have its defaults
+// (withDefaults).
+func (o *Options) observer() observer {
+	return observer{onEvent: o.OnEvent, logger: o.Logger, clock: o.Clock}
+}
+
+// emit sends ev to o's observer (see observer.emit).
+func (o *Options) emit(ctx context.Context, ev Event) { o.observer().emit(ctx, ev) }
+
+// emit stamps ev with the time when it has none, redacts its callback
+// token from its error, and sends it to the OnEvent hook and the logger.
+func (ob observer) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
-		ev.Time = o.Clock.Now()
+		ev.Time = ob.clock.Now()
 	}
 	// A handler's or cleanup's error can quote the token it failed on.
 	ev.Err = ev.CallbackToken.scrubErr(ev.Err)
-	if o.OnEvent != nil {
-		o.OnEvent(ev)
+	if ob.onEvent != nil {
+		ob.onEvent(ev)
 	}
 	level := slog.LevelInfo
 	switch ev.Type {
@@ -122,7 +149,7 @@ func (o *Options) emit(ctx context.Context, ev Event) {
 	case EventPanic:
 		level = slog.LevelError
 	}
-	if !o.Logger.Enabled(ctx, level) {
+	if !ob.logger.Enabled(ctx, level) {
 		return
 	}
 	attrs := []slog.Attr{slog.String("event", ev.Type.String())}
@@ -156,5 +183,5 @@ func (o *Options) emit(ctx context.Context, ev Event) {
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
-	o.Logger.LogAttrs(ctx, level, "pipelinestop "+ev.Type.String(), attrs...)
+	ob.logger.LogAttrs(ctx, level, "pipelinestop "+ev.Type.String(), attrs...)
 }
