@@ -66,7 +66,9 @@ func (s *Stopper) Stop(ctx context.Context, executionARN string, optFns ...func(
 	return s.stop(ctx, s.client, executionARN, &o, nil)
 }
 
-func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o *Options, pacer *retry.Pacer) (*StopResult, error) {
+// stop is Stop with the client and options given, and b when the stop is
+// one of a StopAll's (nil otherwise).
+func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*StopResult, error) {
 	if client == nil {
 		return nil, errNilClient
 	}
@@ -84,21 +86,25 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	start := o.Clock.Now()
 	in := &sagemaker.StopPipelineExecutionInput{PipelineExecutionArn: aws.String(arn), ClientRequestToken: aws.String(token)}
 	stopOptions := o.ClientOptions
-	if pacer != nil {
+	hooks := retry.Hooks{
+		Retryable: o.Retryable,
+		Throttled: func(err error) bool { return errors.Is(err, ErrThrottled) },
+		OnRetry: func(attempt int, delay time.Duration, err error) {
+			o.emit(ctx, Event{Type: EventRetry, Op: opStop, ExecutionARN: arn, Attempt: attempt, Delay: delay, Err: err})
+		},
+	}
+	if b != nil {
+		// Each attempt takes its batch slot and its pacer turn (see
+		// batch), and makes its calls on client directly: the slot it
+		// holds covers the lookup of a refused stop too.
+		hooks.Admission, hooks.Pacer = b.admission, b.pacer
 		// The pacer must see every throttled answer, and a call must not
 		// hold a StopAll slot through the SDK's own backoff: this loop
 		// retries throttling, 5xx and connection errors itself. The
 		// caller's ClientOptions come after, so they can undo this.
 		stopOptions = append([]func(*sagemaker.Options){noSDKRetries}, o.ClientOptions...)
 	}
-	r := retry.Do(ctx, o.Clock, o.retryPolicy(), retry.Hooks{
-		Retryable: o.Retryable,
-		Pacer:     pacer,
-		Throttled: func(err error) bool { return errors.Is(err, ErrThrottled) },
-		OnRetry: func(attempt int, delay time.Duration, err error) {
-			o.emit(ctx, Event{Type: EventRetry, Op: opStop, ExecutionARN: arn, Attempt: attempt, Delay: delay, Err: err})
-		},
-	}, func(ctx context.Context, attempt int) error {
+	r := retry.Do(ctx, o.Clock, o.retryPolicy(), hooks, func(ctx context.Context, attempt int) error {
 		o.emit(ctx, Event{Type: EventAttempt, Op: opStop, ExecutionARN: arn, Attempt: attempt})
 		_, err := client.StopPipelineExecution(ctx, in, stopOptions...)
 		if err == nil {

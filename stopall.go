@@ -45,8 +45,7 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 	o := s.options(optFns)
 	results := make([]BatchResult, len(executionARNs))
 	first := make(map[string]int, len(executionARNs))
-	client := &limitedClient{StopAPIClient: s.client, sem: make(chan struct{}, o.Concurrency)}
-	pacer := retry.NewPacer(o.Concurrency)
+	b := &batch{admission: retry.NewAdmission(o.Concurrency), pacer: retry.NewPacer()}
 	var wg sync.WaitGroup
 	for i, arn := range executionARNs {
 		results[i].ExecutionARN = arn
@@ -67,10 +66,10 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 				return
 			}
 			if !o.Wait {
-				r.Stop, r.Err = s.stop(ctx, client, arn, &co, pacer)
+				r.Stop, r.Err = s.stop(ctx, s.client, arn, &co, b)
 				return
 			}
-			r.Outcome, r.Err = s.stopAndWait(ctx, client, arn, &co, pacer)
+			r.Outcome, r.Err = s.stopAndWait(ctx, s.client, arn, &co, b)
 			if r.Outcome != nil {
 				r.Stop = r.Outcome.Stop
 			}
@@ -90,38 +89,68 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 	return results, errors.Join(errs...)
 }
 
-// limitedClient bounds the calls in flight through a StopAPIClient.
-type limitedClient struct {
-	StopAPIClient
-	sem chan struct{}
+// batch is what the executions of one StopAll share: one Admission, the
+// only bound on their SageMaker calls in flight (Options.Concurrency), and
+// one Pacer that spaces their StopPipelineExecution calls when SageMaker
+// throttles them.
+//
+// Every SageMaker call of a StopAll holds a slot while it is in flight,
+// and only then. A stop's attempt takes its slot before it waits for its
+// pacer turn and gives it back when its answer is in (with the status
+// lookup of a refused stop, made under the same slot): so the pacer hands
+// out at most Concurrency turns at one rate, and needs no bound of its
+// own. Each DescribePipelineExecution and ListPipelineExecutionSteps call
+// of a wait takes a slot for that call alone (limitedClient).
+//
+// An execution that waits, between two polls or in a retry delay, holds
+// no slot, and must not. With Options.Wait an execution can wait for
+// hours (a callback step nobody answers keeps it Stopping for ever); if
+// waiting executions held slots, the first Concurrency executions would
+// keep every other one from being sent its stop until they ended, while a
+// shutdown hook needs every stop sent first, at the rate SageMaker admits,
+// and the waits after.
+type batch struct {
+	admission *retry.Admission
+	pacer     *retry.Pacer
 }
 
-// limited makes call while holding one of c's slots.
-func limited[T any](ctx context.Context, c *limitedClient, call func() (T, error)) (T, error) {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
+// limit returns client with its DescribePipelineExecution and
+// ListPipelineExecutionSteps calls admitted by b, or client itself when b
+// is nil (a call that is not part of a StopAll).
+func (b *batch) limit(client StopAPIClient) StopAPIClient {
+	if b == nil {
+		return client
 	}
-	defer func() { <-c.sem }()
+	return &limitedClient{StopAPIClient: client, admission: b.admission}
+}
+
+// limitedClient makes each DescribePipelineExecution and
+// ListPipelineExecutionSteps call hold a slot of admission. Its
+// StopPipelineExecution is the wrapped client's: a stop's attempts take
+// their slots in retry.Do, around their pacer turns (see batch).
+type limitedClient struct {
+	StopAPIClient
+	admission *retry.Admission
+}
+
+// limited makes call while holding one of admission's slots.
+func limited[T any](ctx context.Context, admission *retry.Admission, call func() (T, error)) (T, error) {
+	if err := admission.Acquire(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer admission.Release()
 	return call()
 }
 
-func (c *limitedClient) StopPipelineExecution(ctx context.Context, in *sagemaker.StopPipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
-	return limited(ctx, c, func() (*sagemaker.StopPipelineExecutionOutput, error) {
-		return c.StopAPIClient.StopPipelineExecution(ctx, in, optFns...)
-	})
-}
-
 func (c *limitedClient) DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
-	return limited(ctx, c, func() (*sagemaker.DescribePipelineExecutionOutput, error) {
+	return limited(ctx, c.admission, func() (*sagemaker.DescribePipelineExecutionOutput, error) {
 		return c.StopAPIClient.DescribePipelineExecution(ctx, in, optFns...)
 	})
 }
 
 func (c *limitedClient) ListPipelineExecutionSteps(ctx context.Context, in *sagemaker.ListPipelineExecutionStepsInput, optFns ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
-	return limited(ctx, c, func() (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+	return limited(ctx, c.admission, func() (*sagemaker.ListPipelineExecutionStepsOutput, error) {
 		return c.StopAPIClient.ListPipelineExecutionSteps(ctx, in, optFns...)
 	})
 }

@@ -312,16 +312,19 @@ func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns .
 	return s.stopAndWait(ctx, s.client, executionARN, &o, nil)
 }
 
-func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, pacer *retry.Pacer) (*Outcome, error) {
+// stopAndWait is StopAndWait with the client and options given, and b
+// when it is one of a StopAll's (nil otherwise): then the wait's calls are
+// admitted by b one at a time (see batch).
+func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*Outcome, error) {
 	start := o.Clock.Now()
-	res, err := s.stop(ctx, client, arn, o, pacer)
+	res, err := s.stop(ctx, client, arn, o, b)
 	if err != nil {
 		if res == nil {
 			return nil, err
 		}
 		return &Outcome{ExecutionARN: arn, Stop: res, Status: res.Status, Elapsed: res.Elapsed}, err
 	}
-	out, err := s.wait(ctx, client, arn, o, start)
+	out, err := s.wait(ctx, b.limit(client), arn, o, start)
 	out.Stop = res
 	return out, err
 }

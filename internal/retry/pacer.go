@@ -21,19 +21,17 @@ import (
 // every other call a refused one.
 //
 // Calls are given turns in the order they ask, so a retried call queues
-// behind the calls already waiting, and at most a given number of calls
-// hold a turn at once, so that few turns are handed out at a rate that has
-// just been lowered. A Pacer is safe for concurrent use.
+// behind the calls already waiting. The Pacer does not bound how many
+// calls wait for a turn: its callers do, with an Admission taken before
+// the turn (see Hooks.Admission), so that few turns are handed out at a
+// rate that has just been lowered. A Pacer is safe for concurrent use.
 type Pacer struct {
-	mu        sync.Mutex
-	rate      float64       // calls per second; 0 means not paced yet
-	next      time.Time     // earliest start of the next call
-	first     time.Time     // the first call's start
-	gen       uint64        // counts the changes of rate by throttling
-	accepted  int           // answers accepted before the first throttle
-	inFlight  int           // calls between Wait and Done
-	maxFlight int           // the most calls between Wait and Done
-	changed   chan struct{} // closed (and replaced) when a call is done
+	mu       sync.Mutex
+	rate     float64   // calls per second; 0 means not paced yet
+	next     time.Time // earliest start of the next call
+	first    time.Time // the first call's start
+	gen      uint64    // counts the changes of rate by throttling
+	accepted int       // answers accepted before the first throttle
 }
 
 const (
@@ -45,11 +43,8 @@ const (
 	pacerMinRate = 1.0
 )
 
-// NewPacer returns a pacer that lets at most maxInFlight calls (at least
-// one) hold a turn at once.
-func NewPacer(maxInFlight int) *Pacer {
-	return &Pacer{maxFlight: max(maxInFlight, 1), changed: make(chan struct{})}
-}
+// NewPacer returns a pacer that has not paced any call yet.
+func NewPacer() *Pacer { return &Pacer{} }
 
 // Turn is a call's place in a Pacer's order.
 type Turn struct {
@@ -59,41 +54,26 @@ type Turn struct {
 }
 
 // Wait blocks until the caller's turn, or until ctx ends. Every Wait that
-// returns nil must be followed by one Done with the Turn.
+// returns nil should be followed by one Done with the Turn.
 func (p *Pacer) Wait(ctx context.Context, clock Clock) (Turn, error) {
-	for {
-		now := clock.Now()
-		p.mu.Lock()
-		if p.first.IsZero() {
-			p.first = now
-		}
-		if p.inFlight < p.maxFlight {
-			p.inFlight++
-			turn := Turn{At: now, gen: p.gen}
-			if p.rate > 0 {
-				turn.At = p.next
-				if turn.At.Before(now) {
-					turn.At = now
-				}
-				p.next = turn.At.Add(time.Duration(float64(time.Second) / p.rate))
-			}
-			p.mu.Unlock()
-			if err := Sleep(ctx, clock, turn.At.Sub(now)); err != nil {
-				p.mu.Lock()
-				p.releaseLocked()
-				p.mu.Unlock()
-				return Turn{}, err
-			}
-			return turn, nil
-		}
-		changed := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return Turn{}, ctx.Err()
-		case <-changed:
-		}
+	now := clock.Now()
+	p.mu.Lock()
+	if p.first.IsZero() {
+		p.first = now
 	}
+	turn := Turn{At: now, gen: p.gen}
+	if p.rate > 0 {
+		turn.At = p.next
+		if turn.At.Before(now) {
+			turn.At = now
+		}
+		p.next = turn.At.Add(time.Duration(float64(time.Second) / p.rate))
+	}
+	p.mu.Unlock()
+	if err := Sleep(ctx, clock, turn.At.Sub(now)); err != nil {
+		return Turn{}, err
+	}
+	return turn, nil
 }
 
 // Done records how the call given turn ended at now: throttled, or
@@ -102,7 +82,6 @@ func (p *Pacer) Wait(ctx context.Context, clock Clock) (Turn, error) {
 func (p *Pacer) Done(turn Turn, now time.Time, throttled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.releaseLocked()
 	switch {
 	case throttled && p.rate == 0:
 		span := max(now.Sub(p.first), time.Millisecond)
@@ -120,13 +99,6 @@ func (p *Pacer) Done(turn Turn, now time.Time, throttled bool) {
 	default:
 		p.rate += pacerStep
 	}
-}
-
-// releaseLocked ends a call's time in flight and wakes the waiters.
-func (p *Pacer) releaseLocked() {
-	p.inFlight--
-	close(p.changed)
-	p.changed = make(chan struct{})
 }
 
 // Rate returns the current rate in calls per second; 0 means not paced.

@@ -72,6 +72,13 @@ type Hooks struct {
 	Pacer *Pacer
 	// Throttled reports whether an error is throttling (for the Pacer).
 	Throttled func(error) bool
+	// Admission, if set, bounds the attempts in flight of every loop (and
+	// other call) sharing it: an attempt takes a slot before it waits for
+	// the Pacer's turn, so that the Pacer hands out at most that many turns
+	// at one rate, and gives it back when its answer is in, before any retry
+	// delay. The time spent waiting for a slot does not count against the
+	// budget either.
+	Admission *Admission
 }
 
 // Result says how a loop ended.
@@ -94,26 +101,16 @@ type Result struct {
 func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 	b := p.newBackOff(clock)
 	start := clock.Now()
-	var queued time.Duration // time spent waiting for the pacer
+	var queued time.Duration // time spent waiting for a slot and the pacer
 	var res Result
 	for {
-		var turn Turn
-		if h.Pacer != nil {
-			before := clock.Now()
-			var err error
-			if turn, err = h.Pacer.Wait(ctx, clock); err != nil {
-				res.Canceled = err
-				return res
-			}
-			queued += clock.Now().Sub(before)
+		throttled, err, waitErr := h.attempt(ctx, clock, op, res.Attempts+1, &queued)
+		if waitErr != nil {
+			res.Canceled = waitErr
+			return res
 		}
 		res.Attempts++
-		err := op(ctx, res.Attempts)
 		res.Err = err
-		throttled := err != nil && h.Throttled != nil && h.Throttled(err)
-		if h.Pacer != nil {
-			h.Pacer.Done(turn, clock.Now(), throttled)
-		}
 		if err == nil {
 			return res
 		}
@@ -145,6 +142,37 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 			return res
 		}
 	}
+}
+
+// attempt makes attempt number n of op: it takes an Admission slot and
+// waits for the Pacer's turn (adding the time waited to *queued), calls op,
+// tells the Pacer how the call ended and gives the slot back. err is op's
+// error and throttled says whether it is throttling; waitErr is the
+// context's error when ctx ended before op was called.
+func (h *Hooks) attempt(ctx context.Context, clock Clock, op Op, n int, queued *time.Duration) (throttled bool, err, waitErr error) {
+	before := clock.Now()
+	if h.Admission != nil {
+		if err := h.Admission.Acquire(ctx); err != nil {
+			return false, nil, err
+		}
+		defer h.Admission.Release()
+	}
+	var turn Turn
+	if h.Pacer != nil {
+		var err error
+		if turn, err = h.Pacer.Wait(ctx, clock); err != nil {
+			return false, nil, err
+		}
+	}
+	if h.Admission != nil || h.Pacer != nil {
+		*queued += clock.Now().Sub(before)
+	}
+	err = op(ctx, n)
+	throttled = err != nil && h.Throttled != nil && h.Throttled(err)
+	if h.Pacer != nil {
+		h.Pacer.Done(turn, clock.Now(), throttled)
+	}
+	return throttled, err, nil
 }
 
 // Sleep waits d on clock, or until ctx ends, and then returns ctx.Err().

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,7 +128,7 @@ func TestPacerFindsTheAdmittedRate(t *testing.T) {
 	for _, rate := range []float64{5, 20, 200} {
 		clock := fakeclock.NewAuto(epoch)
 		svc := &bucket{clock: clock, rate: rate, tokens: 1, last: epoch}
-		pacer := retry.NewPacer(8)
+		pacer := retry.NewPacer()
 		const n = 400
 		for i := range n {
 			r := retry.Do(context.Background(), clock, policy(), retry.Hooks{
@@ -159,34 +160,132 @@ func TestPacerFindsTheAdmittedRate(t *testing.T) {
 	}
 }
 
-// TestPacerLimitsCallsInFlightUntilThrottled checks that before the first
-// throttled answer at most maxInFlight calls pass at once.
-func TestPacerLimitsCallsInFlightUntilThrottled(t *testing.T) {
-	clock := fakeclock.NewAuto(epoch)
-	p := retry.NewPacer(2)
+// TestAdmissionLimitsCallsInFlight checks that an Admission of n lets n
+// callers through at once and the next one when a slot is given back.
+func TestAdmissionLimitsCallsInFlight(t *testing.T) {
+	a := retry.NewAdmission(2)
 	for range 2 {
-		if _, err := p.Wait(context.Background(), clock); err != nil {
+		if err := a.Acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := p.Wait(ctx, clock); !errors.Is(err, context.DeadlineExceeded) {
+	if err := a.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a third call passed with two in flight: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() {
-		_, err := p.Wait(context.Background(), clock)
-		done <- err
-	}()
-	p.Done(retry.Turn{At: epoch}, clock.Now(), false)
+	go func() { done <- a.Acquire(context.Background()) }()
+	a.Release()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("a call done did not let the waiting one through")
+		t.Fatal("a slot given back did not let the waiting call through")
+	}
+}
+
+// TestDoHoldsNoSlotWhileWaitingToRetry checks that a loop waiting out a
+// retry delay holds no Admission slot: with one slot, another loop makes
+// its call while the first one waits, without the clock moving.
+func TestDoHoldsNoSlotWhileWaitingToRetry(t *testing.T) {
+	clock := fakeclock.NewManual(epoch)
+	a := retry.NewAdmission(1)
+	hooks := retry.Hooks{Retryable: retryable, Admission: a}
+	first := make(chan retry.Result, 1)
+	go func() {
+		first <- retry.Do(context.Background(), clock, policy(), hooks, func(_ context.Context, attempt int) error {
+			if attempt == 1 {
+				return errTransient
+			}
+			return nil
+		})
+	}()
+	if !clock.WaitForWaiter(5 * time.Second) {
+		t.Fatal("the first loop did not wait to retry")
+	}
+	second := make(chan retry.Result, 1)
+	go func() {
+		second <- retry.Do(context.Background(), clock, policy(), hooks, func(context.Context, int) error { return nil })
+	}()
+	select {
+	case r := <-second:
+		if r.Err != nil || r.Attempts != 1 {
+			t.Fatalf("second loop: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a loop waiting to retry held the only slot")
+	}
+	clock.Advance(time.Minute)
+	select {
+	case r := <-first:
+		if r.Err != nil || r.Attempts != 2 {
+			t.Fatalf("first loop: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first loop did not retry")
+	}
+}
+
+// TestDoHoldsSlotThroughPacerTurn checks that an attempt takes its
+// Admission slot before it waits for the Pacer's turn: with one slot and a
+// paced Pacer, a second loop cannot get a turn while the first one waits
+// for its own, so the Pacer never hands out more turns than there are
+// slots.
+func TestDoHoldsSlotThroughPacerTurn(t *testing.T) {
+	clock := fakeclock.NewManual(epoch)
+	p := retry.NewPacer()
+	// Throttled after 10 s with nothing accepted: one call a second.
+	turn, err := p.Wait(context.Background(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	p.Done(turn, clock.Now(), true)
+	// The next turn is now; the one after it a second later.
+	if _, err := p.Wait(context.Background(), clock); err != nil {
+		t.Fatal(err)
+	}
+	a := retry.NewAdmission(1)
+	hooks := retry.Hooks{Retryable: retryable, Admission: a, Pacer: p}
+	done := make(chan retry.Result, 2)
+	var calls atomic.Int32
+	op := func(context.Context, int) error { calls.Add(1); return nil }
+	go func() { done <- retry.Do(context.Background(), clock, policy(), hooks, op) }()
+	if !clock.WaitForWaiter(5 * time.Second) {
+		t.Fatal("the first loop did not wait for its turn")
+	}
+	go func() { done <- retry.Do(context.Background(), clock, policy(), hooks, op) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := a.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the slot was free while a loop waited for its turn: %v", err)
+	}
+	if clock.WaitForWaiter(50 * time.Millisecond) {
+		t.Fatal("a second loop waited for a turn without a slot")
+	}
+	finish := func() {
+		t.Helper()
+		clock.Advance(time.Second)
+		select {
+		case r := <-done:
+			if r.Err != nil {
+				t.Fatalf("%+v", r)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a paced loop did not finish")
+		}
+	}
+	finish()
+	// The second loop, given the slot, now waits for its turn.
+	if !clock.WaitForWaiter(5 * time.Second) {
+		t.Fatal("the second loop did not wait for its turn")
+	}
+	finish()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d calls, want 2", n)
 	}
 }
 
@@ -195,7 +294,7 @@ func TestPacerLimitsCallsInFlightUntilThrottled(t *testing.T) {
 // retries under a budget of half a second.
 func TestDoBudgetExcludesPacerWait(t *testing.T) {
 	clock := fakeclock.NewAuto(epoch)
-	p := retry.NewPacer(1)
+	p := retry.NewPacer()
 	// A first call throttled after 20 s, with none accepted, paces the
 	// pacer at its least rate, one call a second.
 	turn, err := p.Wait(context.Background(), clock)
@@ -231,7 +330,7 @@ func TestDoBudgetExcludesPacerWait(t *testing.T) {
 // burst of throttled answers would drive the rate to its floor.
 func TestPacerCutsOncePerRate(t *testing.T) {
 	clock := fakeclock.NewAuto(epoch)
-	p := retry.NewPacer(8)
+	p := retry.NewPacer()
 	turn, err := p.Wait(context.Background(), clock)
 	if err != nil {
 		t.Fatal(err)
