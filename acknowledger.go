@@ -144,15 +144,25 @@ func (a *Acknowledger) answer(ctx context.Context, o *Options, op string, token 
 		}
 		return nil
 	})
-	if r.Err == nil && r.Canceled == nil {
-		o.emit(ctx, Event{Type: EventAnswered, Op: op, CallbackToken: token, Attempt: r.Attempts})
-		return nil
+	var err error
+	if r.Err != nil || r.Canceled != nil {
+		err = finalError(op, "", r)
 	}
-	err := finalError(op, "", r)
-	if errors.Is(err, ErrAlreadyAnswered) || errors.Is(err, ErrNotFound) {
+	if answeredOrGone(err) {
 		o.emit(ctx, Event{Type: EventAnswered, Op: op, CallbackToken: token, Attempt: r.Attempts, Err: err})
 	}
 	return err
+}
+
+// answeredOrGone reports whether err, the error of an answer to a callback
+// step, means that the step needs no more answers: nil (SageMaker accepted
+// the answer), ErrAlreadyAnswered (the step was answered before, or no
+// longer waits) or ErrNotFound (the step, or its execution, is gone). Its
+// message can then be deleted; any other error leaves the step waiting.
+// It is the one statement of that rule, for the Acknowledger's
+// EventAnswered and for the Consumer.
+func answeredOrGone(err error) bool {
+	return err == nil || errors.Is(err, ErrAlreadyAnswered) || errors.Is(err, ErrNotFound)
 }
 
 // checkOutputs checks the token and the documented limits of outputs.

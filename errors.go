@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -68,25 +69,6 @@ var (
 // that tells an execution that is no longer Executing apart from other
 // validation errors, which share the error code.
 const notRunningMessage = "Only pipelines with 'Executing' status can be stopped"
-
-// throttleCodes are the API error codes treated as throttling. They are the
-// codes the SDK's standard retryer treats as throttling.
-var throttleCodes = map[string]bool{
-	"Throttling":                             true,
-	"ThrottlingException":                    true,
-	"ThrottledException":                     true,
-	"RequestThrottledException":              true,
-	"TooManyRequestsException":               true,
-	"ProvisionedThroughputExceededException": true,
-	"TransactionInProgressException":         true,
-	"RequestLimitExceeded":                   true,
-	"BandwidthLimitExceeded":                 true,
-	"LimitExceededException":                 true,
-	"RequestThrottled":                       true,
-	"SlowDown":                               true,
-	"PriorRequestNotComplete":                true,
-	"EC2ThrottledException":                  true,
-}
 
 // unavailableCodes are API error codes that mean a server-side fault.
 var unavailableCodes = map[string]bool{
@@ -267,7 +249,7 @@ func kindOf(e *Error, err error) error {
 	case e.Code == "ValidationException" && isAnswerOp(e.Op) &&
 		strings.Contains(strings.ToLower(e.Message), "already"):
 		return ErrAlreadyAnswered
-	case throttleCodes[e.Code]:
+	case isThrottleCode(e.Code):
 		return ErrThrottled
 	case unavailableCodes[e.Code] || e.StatusCode >= 500:
 		return ErrUnavailable
@@ -275,6 +257,14 @@ func kindOf(e *Error, err error) error {
 		return ErrUnavailable
 	}
 	return nil
+}
+
+// isThrottleCode reports whether code is an API error code that the SDK's
+// standard retryer treats as throttling: its own set,
+// retry.DefaultThrottleErrorCodes, so that the two never disagree.
+func isThrottleCode(code string) bool {
+	_, ok := awsretry.DefaultThrottleErrorCodes[code]
+	return ok
 }
 
 // isAnswerOp reports whether op answers a callback step.

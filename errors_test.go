@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -73,6 +74,25 @@ func TestClassify(t *testing.T) {
 				t.Error("Classify of a classified error is not the same error")
 			}
 		})
+	}
+}
+
+// TestClassifyThrottlesLikeTheSDK checks that every API error code the
+// SDK's retryer treats as throttling is ErrThrottled (retried, and slowing
+// StopAll's pacer down), and that a code outside that set is not.
+func TestClassifyThrottlesLikeTheSDK(t *testing.T) {
+	if len(awsretry.DefaultThrottleErrorCodes) == 0 {
+		t.Fatal("the SDK has no throttle codes")
+	}
+	for code := range awsretry.DefaultThrottleErrorCodes {
+		err := pipelinestop.Classify(apiErr("StopPipelineExecution", 400, code, "slow down"))
+		if !errors.Is(err, pipelinestop.ErrThrottled) || !pipelinestop.DefaultRetryable(err) {
+			t.Errorf("%s: %v is not a retryable ErrThrottled", code, err)
+		}
+	}
+	err := pipelinestop.Classify(apiErr("StopPipelineExecution", 400, "AccessDeniedException", "no"))
+	if errors.Is(err, pipelinestop.ErrThrottled) {
+		t.Errorf("AccessDeniedException classified as throttling: %v", err)
 	}
 }
 
