@@ -29,8 +29,9 @@ type BatchResult struct {
 //
 // When SageMaker throttles, all the stops slow down together: their
 // StopPipelineExecution calls share one pacer that finds the rate
-// SageMaker admits (lowered by a tenth with each throttled call, raised
-// about 5% a second while calls are accepted), a throttled stop is
+// SageMaker admits by trying (additive increase, multiplicative decrease:
+// the rate is cut with each throttled call and raised slowly while calls
+// are accepted; BENCHMARKS.md measures it), a throttled stop is
 // retried as soon as its turn comes, and the time a stop waits for its
 // turn does not count against its Options.RetryBudget. These calls are
 // made with the SDK's own retries off (RetryMaxAttempts 1;

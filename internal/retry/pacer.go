@@ -14,9 +14,9 @@ import (
 // of the answers the service accepted since the first call (at least
 // one), which is at least what it admits (it includes any burst). Each
 // later throttled answer to a call given its turn at the current rate
-// lowers the rate by a tenth; each accepted answer raises it by a
-// twentieth of a call per second, so the rate grows by about 5% a second.
-// The rate so hovers just below what the service admits: spacing calls a
+// multiplies the rate by pacerCut; each accepted answer adds pacerStep to
+// it (the constants below state the numbers, here and for the package's
+// documentation). The rate so hovers just below what the service admits: spacing calls a
 // little closer than the service refills its token bucket would make about
 // every other call a refused one.
 //
@@ -34,10 +34,15 @@ type Pacer struct {
 	accepted int       // answers accepted before the first throttle
 }
 
+// The pacer's constants: the one place that states them. The Stopper's
+// documentation and BENCHMARKS.md refer here.
 const (
-	// pacerCut is what a throttled answer multiplies the rate by.
+	// pacerCut is what a throttled answer multiplies the rate by: a cut
+	// of a tenth.
 	pacerCut = 0.9
-	// pacerStep is what an accepted answer adds to the rate.
+	// pacerStep is what an accepted answer adds to the rate, in calls per
+	// second: at a rate of r calls a second, r accepted answers a second
+	// raise it by 0.05 r, about 5% a second.
 	pacerStep = 0.05
 	// pacerMinRate is the least rate: one call a second.
 	pacerMinRate = 1.0

@@ -1,10 +1,14 @@
-// Package retry runs an operation again after transient errors, with
-// exponential backoff and jitter, a time budget, an injectable clock and an
-// adaptive pacer that several callers share when the service throttles
-// them.
+// Package retry runs an operation again after transient errors (Do), with
+// exponential backoff and jitter, a time budget and an injectable clock.
 //
-// It is internal to pipelinestop: the Stopper and the callback
-// acknowledger both use it, so that their retry behaviour is the same.
+// Two optional parts let many loops share one service: an Admission
+// bounds the attempts (and other calls) in flight, and a Pacer spaces the
+// attempts of the loops that share it at the rate the service admits when
+// it throttles them. Only StopAll uses them, one of each per call: its
+// stops share both, and its waits' polls share the Admission.
+//
+// It is internal to pipelinestop: the Stopper, the Acknowledger and the
+// Consumer all use Do, so that their retry behaviour is the same.
 package retry
 
 import (
