@@ -1,11 +1,9 @@
 package pipelinestop_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
 	"github.com/pipelinestop/pipelinestop/internal/mocks"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
 
 // cbErr builds an error the way the SDK returns it.
@@ -269,8 +268,8 @@ func TestAnswerCanceled(t *testing.T) {
 }
 
 func TestCallbackTokenNeverPrinted(t *testing.T) {
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testlog.Buffer
+	logger := logs.Logger()
 	var events []string
 	client := mocks.NewMockCallbackAPIClient(gomock.NewController(t))
 	client.EXPECT().SendPipelineExecutionStepFailure(gomock.Any(), gomock.Any(), gomock.Any()).Times(2).

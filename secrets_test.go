@@ -1,7 +1,6 @@
 package pipelinestop_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
 
 // The secrets tests run whole flows against the emulator and check that
@@ -44,21 +44,15 @@ const (
 // leakCapture records everything a flow prints.
 type leakCapture struct {
 	mu     sync.Mutex
-	logs   bytes.Buffer
+	logs   testlog.Buffer // JSON and text records
 	texts  []string
 	events []pipelinestop.Event
-}
-
-func (c *leakCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.logs.Write(p)
 }
 
 // logger writes JSON and text records of every level to the capture.
 func (c *leakCapture) logger() *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	return slog.New(slog.NewMultiHandler(slog.NewJSONHandler(c, opts), slog.NewTextHandler(c, opts)))
+	return slog.New(slog.NewMultiHandler(slog.NewJSONHandler(&c.logs, opts), slog.NewTextHandler(&c.logs, opts)))
 }
 
 // onEvent records an Event formatted the ways a user might print it.

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,41 +18,8 @@ import (
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
-
-// logBuffer collects JSON log records from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns the number of records whose message is msg.
-func (l *logBuffer) count(t *testing.T, msg string) int {
-	t.Helper()
-	n := 0
-	for line := range strings.Lines(l.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			n++
-		}
-	}
-	return n
-}
 
 // eventually polls cond every few milliseconds for up to 5 seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -77,7 +42,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 type env struct {
 	em    *emulator.Emulator
 	queue string
-	logs  *logBuffer
+	logs  *testlog.Buffer
 	log   *slog.Logger
 }
 
@@ -88,9 +53,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	return &env{em: em, queue: queue, logs: logs,
-		log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		log: logs.Logger()}
 }
 
 // startExecution creates a pipeline whose one callback step has the given
@@ -277,10 +242,10 @@ func TestStopWhileWorking(t *testing.T) {
 	}
 	// Execute's context was canceled, Cleanup canceled the job, and the
 	// step was answered once, by the stop.
-	if n := e.logs.count(t, "execute interrupted: job left running for cleanup or the next delivery"); n != 1 {
+	if n := e.logs.Count(t, "execute interrupted: job left running for cleanup or the next delivery"); n != 1 {
 		t.Errorf("%d interrupted executes, want 1", n)
 	}
-	if n := e.logs.count(t, "job canceled: the execution is being stopped"); n != 1 {
+	if n := e.logs.Count(t, "job canceled: the execution is being stopped"); n != 1 {
 		t.Errorf("%d canceled jobs in the log, want 1", n)
 	}
 	if running, submitted, _, finished, canceled := reg.stats(); running != 0 || submitted != 1 || finished != 0 || canceled != 1 {
@@ -352,7 +317,7 @@ func TestShutdownResumesAfterRestart(t *testing.T) {
 	if answers := e.em.Answers(token); len(answers) != 0 {
 		t.Fatalf("answers %+v after an interrupted step, want none", answers)
 	}
-	if n := e.logs.count(t, "execute interrupted: job left running for cleanup or the next delivery"); n != 1 {
+	if n := e.logs.Count(t, "execute interrupted: job left running for cleanup or the next delivery"); n != 1 {
 		t.Errorf("%d interrupted executes, want 1", n)
 	}
 	if n := e.queueLength(t); n != 1 {
@@ -396,7 +361,7 @@ func TestRunMain(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	code := make(chan int, 1)
 	go func() { code <- runMain(ctx, []string{"-queue", e.queue, "-drain", "1s", "-log-format", "json"}, logs) }()
 	arn, _ := e.startExecution(t, "process", map[string]any{"work_seconds": 0})
@@ -412,7 +377,7 @@ func TestRunMain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("runMain did not return")
 	}
-	if logs.count(t, "consumer stopped") != 1 {
+	if logs.Count(t, "consumer stopped") != 1 {
 		t.Errorf("no shutdown record:\n%s", logs)
 	}
 

@@ -3,74 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
 
 // fastPolls makes the Stopper poll and retry quickly, for the emulator.
 func fastPolls(o *pipelinestop.Options) {
 	o.MinDelay, o.MaxDelay, o.StepsInterval = 10*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	o.RetryMinDelay, o.RetryMaxDelay = 10*time.Millisecond, 100*time.Millisecond
-}
-
-// logBuffer collects JSON log records from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// records returns the records whose message is msg.
-func (l *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(l.String()) {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-// record returns the one record with message msg about executionARN.
-func (l *logBuffer) record(t *testing.T, msg, executionARN string) map[string]any {
-	t.Helper()
-	var found []map[string]any
-	for _, rec := range l.records(t, msg) {
-		if rec["execution_arn"] == executionARN {
-			found = append(found, rec)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("%d records %q for %s, want 1; log:\n%s", len(found), msg, executionARN, l.String())
-	}
-	return found[0]
 }
 
 // eventually polls cond every few milliseconds for up to 5 seconds.
@@ -100,11 +50,11 @@ type service struct {
 }
 
 // startService runs run in a goroutine until stop or the test's end.
-func startService(t *testing.T, em *emulator.Emulator, logs *logBuffer, cfg serviceConfig) *service {
+func startService(t *testing.T, em *emulator.Emulator, logs *testlog.Buffer, cfg serviceConfig) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{cancel: cancel, done: make(chan struct{})}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := logs.Logger()
 	go func() {
 		defer close(s.done)
 		s.sum, s.err = run(ctx, em.SageMakerClient(), log, cfg)
@@ -188,7 +138,7 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 		}
 	}
 
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	s := startService(t, em, logs, serviceConfig{
 		Pipeline:       "train",
 		Count:          3,
@@ -199,7 +149,7 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 		StopperOptions: []func(*pipelinestop.Options){fastPolls},
 	})
 	eventually(t, "three started executions", func() bool {
-		return len(logs.records(t, "started execution")) == 3
+		return len(logs.Records(t, "started execution")) == 3
 	})
 	s.shutdown(t)
 	if s.err != nil {
@@ -219,7 +169,7 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 		if st := status(t, em, arn); st != emulator.StatusStopped {
 			t.Errorf("%s is %s, want Stopped", arn, st)
 		}
-		logs.record(t, "stopped execution", arn)
+		logs.One(t, "stopped execution", "execution_arn", arn)
 	}
 	for _, arn := range []string{callbackARN, lambdaARN} {
 		// The stop was accepted: the execution stops once its step ends.
@@ -238,7 +188,7 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 		callbackARN: `callback step "Approve" (Stopping) waits for an answer to its message on ` + queue,
 		lambdaARN:   `Lambda step "Notify" (Stopping) runs arn:aws:lambda:`,
 	} {
-		rec := logs.record(t, "execution not stopped in time", arn)
+		rec := logs.One(t, "execution not stopped in time", "execution_arn", arn)
 		steps, _ := rec["blocking_steps"].([]any)
 		if len(steps) != 1 || !strings.HasPrefix(fmt.Sprint(steps[0]), want) {
 			t.Errorf("%s: blocking steps %q, want one starting %q", arn, steps, want)
@@ -247,15 +197,15 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 			t.Errorf("%s: record %v", arn, rec)
 		}
 	}
-	rec := logs.record(t, "could not stop execution", missingARN)
+	rec := logs.One(t, "could not stop execution", "execution_arn", missingARN)
 	if rec["reason"] != "no such execution in this account and Region" ||
 		!strings.Contains(fmt.Sprint(rec["error"]), "ResourceNotFound") {
 		t.Errorf("missing execution: record %v", rec)
 	}
-	if n := len(logs.records(t, "pipelinestop status")); n != 0 {
+	if n := len(logs.Records(t, "pipelinestop status")); n != 0 {
 		t.Errorf("%d library status records without Verbose", n)
 	}
-	done := logs.records(t, "shutdown hook done")
+	done := logs.Records(t, "shutdown hook done")
 	if len(done) != 1 || done[0]["stopped"] != 3.0 || done[0]["not_stopped"] != 3.0 {
 		t.Errorf("summary records %v", done)
 	}
@@ -264,7 +214,7 @@ func TestShutdownStopsWhatItStarted(t *testing.T) {
 func TestEverythingEndsOnItsOwn(t *testing.T) {
 	em := emulator.StartTest(t, emulator.Config{Timing: emulator.Timing{StepDuration: 50 * time.Millisecond}})
 	createPipeline(t, em, "quick", emulator.Step{Name: "Prepare"}, emulator.Step{Name: "Train", DependsOn: []string{"Prepare"}})
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	s := startService(t, em, logs, serviceConfig{Pipeline: "quick", Count: 2, Grace: time.Second, Concurrency: 1,
 		Wait: true, StopperOptions: []func(*pipelinestop.Options){fastPolls}})
 	s.wait(t)
@@ -279,7 +229,7 @@ func TestEverythingEndsOnItsOwn(t *testing.T) {
 		if st := status(t, em, arn); st != emulator.StatusSucceeded {
 			t.Errorf("%s is %s", arn, st)
 		}
-		logs.record(t, "execution ended", arn)
+		logs.One(t, "execution ended", "execution_arn", arn)
 	}
 	if n := em.Requests("StopPipelineExecution"); n != 0 {
 		t.Errorf("%d stops sent for executions that ended on their own", n)
@@ -291,7 +241,7 @@ func TestStartFailureStopsWhatItLooksAfter(t *testing.T) {
 	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: -1})
 	createPipeline(t, em, "train", emulator.Step{Name: "Train", Type: "Training"})
 	adopted := startExecution(t, em, "train")
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	s := startService(t, em, logs, serviceConfig{Pipeline: "no-such-pipeline", Count: 2, ExecutionARNs: []string{adopted},
 		Grace: 2 * time.Second, Concurrency: 1, Wait: true, StopperOptions: []func(*pipelinestop.Options){fastPolls}})
 	s.wait(t)
@@ -310,22 +260,22 @@ func TestStopWithoutWait(t *testing.T) {
 	em := emulator.StartTest(t, emulator.Config{})
 	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: emulator.Forever})
 	createPipeline(t, em, "train", emulator.Step{Name: "Train", Type: "Training"})
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	s := startService(t, em, logs, serviceConfig{Pipeline: "train", Count: 1, Grace: time.Second, Concurrency: 1,
 		Verbose: true, StopperOptions: []func(*pipelinestop.Options){fastPolls}})
-	eventually(t, "a started execution", func() bool { return len(logs.records(t, "started execution")) == 1 })
+	eventually(t, "a started execution", func() bool { return len(logs.Records(t, "started execution")) == 1 })
 	s.shutdown(t)
 	if s.err != nil || len(s.sum.Stopped) != 1 || len(s.sum.NotStopped) != 0 {
 		t.Fatalf("summary %+v, %v", s.sum, s.err)
 	}
 	// Without -wait the service reports the accepted stop and does not
 	// wait for the long StopDelay.
-	rec := logs.record(t, "stop accepted", s.sum.Started[0])
+	rec := logs.One(t, "stop accepted", "execution_arn", s.sum.Started[0])
 	if rec["status"] != "Stopping" {
 		t.Errorf("record %v", rec)
 	}
 	// Verbose: the library's own events are logged too.
-	logs.record(t, "pipelinestop stopped", s.sum.Started[0])
+	logs.One(t, "pipelinestop stopped", "execution_arn", s.sum.Started[0])
 }
 
 func TestLambdaTimeoutWhileStopping(t *testing.T) {
@@ -333,10 +283,10 @@ func TestLambdaTimeoutWhileStopping(t *testing.T) {
 	// The function runs on; the step times out a second after it started.
 	em.SetStepTiming("Notify", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: time.Second})
 	createPipeline(t, em, "notify", emulator.Step{Name: "Notify", Type: emulator.StepTypeLambda})
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	s := startService(t, em, logs, serviceConfig{Pipeline: "notify", Count: 1, Grace: 5 * time.Second, Concurrency: 1,
 		Wait: true, StopperOptions: []func(*pipelinestop.Options){fastPolls}})
-	eventually(t, "a started execution", func() bool { return len(logs.records(t, "started execution")) == 1 })
+	eventually(t, "a started execution", func() bool { return len(logs.Records(t, "started execution")) == 1 })
 	s.shutdown(t)
 	if s.err != nil || len(s.sum.Stopped) != 1 {
 		t.Fatalf("summary %+v, %v", s.sum, s.err)
@@ -345,7 +295,7 @@ func TestLambdaTimeoutWhileStopping(t *testing.T) {
 	if st := status(t, em, arn); st != emulator.StatusFailed {
 		t.Fatalf("execution %s, want Failed", st)
 	}
-	rec := logs.record(t, "execution failed while stopping", arn)
+	rec := logs.One(t, "execution failed while stopping", "execution_arn", arn)
 	if !strings.Contains(fmt.Sprint(rec["failure_reason"]), "Lambda step Notify timed out") {
 		t.Errorf("record %v", rec)
 	}
@@ -356,7 +306,7 @@ func TestShutdownBeforeAnyStart(t *testing.T) {
 	createPipeline(t, em, "train", emulator.Step{Name: "Train", Type: "Training"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	sum, err := run(ctx, em.SageMakerClient(), slog.New(slog.NewJSONHandler(logs, nil)),
 		serviceConfig{Pipeline: "train", Count: 2, Grace: time.Second, Concurrency: 1})
 	if err != nil || len(sum.Started) != 0 {
@@ -365,8 +315,8 @@ func TestShutdownBeforeAnyStart(t *testing.T) {
 	if n := em.Requests("StartPipelineExecution"); n != 0 {
 		t.Errorf("%d starts after the shutdown signal", n)
 	}
-	if len(logs.records(t, "shut down before every execution was started")) != 1 ||
-		len(logs.records(t, "no execution started: nothing to look after")) != 1 {
+	if len(logs.Records(t, "shut down before every execution was started")) != 1 ||
+		len(logs.Records(t, "no execution started: nothing to look after")) != 1 {
 		t.Errorf("log:\n%s", logs)
 	}
 }
@@ -407,10 +357,10 @@ func TestRunMain(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			logs := &logBuffer{}
+			logs := &testlog.Buffer{}
 			code := make(chan int, 1)
 			go func() { code <- runMain(ctx, args, logs) }()
-			eventually(t, "two started executions", func() bool { return len(logs.records(t, "started execution")) == 2 })
+			eventually(t, "two started executions", func() bool { return len(logs.Records(t, "started execution")) == 2 })
 			cancel()
 			select {
 			case c := <-code:
@@ -420,7 +370,7 @@ func TestRunMain(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("runMain did not return")
 			}
-			for _, rec := range logs.records(t, "started execution") {
+			for _, rec := range logs.Records(t, "started execution") {
 				arn := fmt.Sprint(rec["execution_arn"])
 				if st := status(t, em, arn); st != emulator.StatusStopped {
 					t.Errorf("%s is %s", arn, st)
