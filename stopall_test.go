@@ -7,8 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"go.uber.org/mock/gomock"
 
 	"github.com/pipelinestop/pipelinestop"
@@ -114,5 +116,63 @@ func TestStopAllWaits(t *testing.T) {
 	}
 	if len(distinct) != 4 {
 		t.Errorf("a caller's Token must give each execution its own token: %v", tokens)
+	}
+}
+
+// TestStopAllWaitingHoldsNoSlot: with one slot, an execution that waits
+// (Stopping, polled again and again) does not keep the next one from
+// being stopped, and no two calls are ever in flight at once. Each
+// execution stays Stopping until both stops were made: were a waiting
+// execution to hold the slot, the first one would be polled for ever.
+func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.Concurrency = 1; o.Wait = true })
+	var inFlight, maxInFlight, stops, polls atomic.Int32
+	enter := func() func() {
+		n := inFlight.Add(1)
+		for {
+			m := maxInFlight.Load()
+			if n <= m || maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		return func() { inFlight.Add(-1) }
+	}
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(context.Context, *sagemaker.StopPipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			defer enter()()
+			stops.Add(1)
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		}).Times(2)
+	const maxPolls = 1000
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(context.Context, *sagemaker.DescribePipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+			defer enter()()
+			st := types.PipelineExecutionStatusStopping
+			if stops.Load() == 2 || polls.Add(1) > maxPolls {
+				st = types.PipelineExecutionStatusStopped
+			}
+			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: st}, nil
+		}).AnyTimes()
+	f.mock.EXPECT().ListPipelineExecutionSteps(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(context.Context, *sagemaker.ListPipelineExecutionStepsInput, ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+			defer enter()()
+			return &sagemaker.ListPipelineExecutionStepsOutput{}, nil
+		}).AnyTimes()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	results, err := f.s.StopAll(ctx, []string{arnN(1), arnN(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := polls.Load(); n > maxPolls {
+		t.Fatalf("an execution was polled %d times before the other was stopped: a waiting execution held the only slot", n)
+	}
+	for _, r := range results {
+		if r.Outcome == nil || r.Outcome.Status != types.PipelineExecutionStatusStopped {
+			t.Errorf("%s: %+v", r.ExecutionARN, r)
+		}
+	}
+	if m := maxInFlight.Load(); m != 1 {
+		t.Errorf("%d calls in flight, Concurrency is 1", m)
 	}
 }
