@@ -271,11 +271,21 @@ func (o *ConsumerOptions) retryLaterDelay(n int) time.Duration {
 //     message reaches the redrive policy without a redelivery storm), except
 //     on shutdown, when unfinished messages are made visible at once.
 //   - Messages for the same callback token that are in the Consumer's
-//     hands at the same time share one answer: a duplicate waits for the
-//     first one's outcome; a Stopping message cancels the running Execute
-//     for its token first, and the step is answered once, by the stop.
-//   - Answered tokens are remembered (the last few thousand), so a late
-//     duplicate is deleted without running the handler again.
+//     hands at the same time share one fate: a duplicate is held (its
+//     visibility extended) and deleted or handed back with the first; a
+//     Stopping message cancels the running Execute for its token first
+//     (context.Cause is ErrStepStopping), and the step is answered once,
+//     by the stop, never both ways.
+//   - Tokens whose steps were answered are remembered (the last few
+//     thousand), so a late duplicate is deleted without running the
+//     handler again. Tokens that Execute handed off with ErrPending are
+//     remembered too: a late Executing duplicate is deleted without running
+//     Execute, while a Stopping message still runs Cleanup and answers.
+//   - When Run returns, every message it received has been deleted or made
+//     visible again.
+//
+// The per-token rules are a state machine whose table heads the file
+// consumer_token.go in this package's source.
 //
 // A Consumer is safe for concurrent use, but Run may run only once at a
 // time.
