@@ -3,9 +3,11 @@ package pipelinestop
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
-// MaxARNLength is the longest pipeline execution ARN SageMaker accepts.
+// MaxARNLength is the longest pipeline execution ARN SageMaker accepts, in
+// characters (Unicode code points; an invalid UTF-8 byte counts as one).
 const MaxARNLength = 2048
 
 // ExecutionARN is a parsed SageMaker pipeline execution ARN:
@@ -76,8 +78,14 @@ func ParseExecutionARN(s string) (ExecutionARN, error) {
 	if s == "" {
 		return fail("ARN", 0, "it is empty")
 	}
-	if len(s) > MaxARNLength {
-		return fail("ARN", MaxARNLength, "it is %d characters long, longer than the limit of %d", len(s), MaxARNLength)
+	// SageMaker's length limits count characters, not bytes.
+	if n := utf8.RuneCountInString(s); n > MaxARNLength {
+		pos := 0
+		for i := 0; i < MaxARNLength; i++ {
+			_, size := utf8.DecodeRuneInString(s[pos:])
+			pos += size
+		}
+		return fail("ARN", pos, "it is %d characters long, longer than the limit of %d", n, MaxARNLength)
 	}
 	var a ExecutionARN
 	pos := 0

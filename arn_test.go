@@ -2,9 +2,11 @@ package pipelinestop_test
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pipelinestop/pipelinestop"
 )
@@ -102,7 +104,7 @@ func FuzzParseExecutionARN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := pipelinestop.ParseExecutionARN(s)
-		want := len(s) <= pipelinestop.MaxARNLength && acceptedARN.MatchString(s)
+		want := utf8.RuneCountInString(s) <= pipelinestop.MaxARNLength && acceptedARN.MatchString(s)
 		if err != nil {
 			if want {
 				t.Fatalf("rejected %q, which the documented rule accepts: %v", s, err)
@@ -128,7 +130,7 @@ func FuzzParseExecutionARN(f *testing.F) {
 		if !want {
 			t.Fatalf("accepted %q, which the documented rule rejects", s)
 		}
-		if !documentedARN.MatchString(s) || len(s) > pipelinestop.MaxARNLength {
+		if !documentedARN.MatchString(s) || utf8.RuneCountInString(s) > pipelinestop.MaxARNLength {
 			t.Fatalf("accepted %q, which SageMaker's pattern or length limit rejects", s)
 		}
 		if a.String() != s {
@@ -143,4 +145,24 @@ func FuzzParseExecutionARN(f *testing.F) {
 			t.Fatalf("reparse of %q: %+v, %v", s, b, err)
 		}
 	})
+}
+
+// TestARNLengthCountsCharacters: the limit and the error count characters,
+// as SageMaker does, not bytes.
+func TestARNLengthCountsCharacters(t *testing.T) {
+	prefix := "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/"
+	fits := prefix + strings.Repeat("é", pipelinestop.MaxARNLength-len(prefix))
+	if _, err := pipelinestop.ParseExecutionARN(fits); err != nil {
+		t.Fatalf("an ARN of %d characters (%d bytes) was rejected: %v", pipelinestop.MaxARNLength, len(fits), err)
+	}
+	long := fits + "é"
+	_, err := pipelinestop.ParseExecutionARN(long)
+	want := fmt.Sprintf("it is %d characters long", pipelinestop.MaxARNLength+1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("an ARN of %d characters: error %v, want one saying %q", pipelinestop.MaxARNLength+1, err, want)
+	}
+	var ae *pipelinestop.ARNError
+	if errors.As(err, &ae) && (ae.Pos > len(long) || !utf8.RuneStart(long[ae.Pos])) {
+		t.Fatalf("position %d is not the start of a character", ae.Pos)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -512,6 +513,9 @@ func TestConsumerStoppingCancelsExecute(t *testing.T) {
 		Execute: func(ctx context.Context, _ *pipelinestop.CallbackMessage) (map[string]string, error) {
 			close(started)
 			<-ctx.Done()
+			if cause := context.Cause(ctx); !errors.Is(cause, pipelinestop.ErrStepStopping) {
+				t.Errorf("Execute's context cause is %v, want ErrStepStopping", cause)
+			}
 			sawCancel.Done()
 			return map[string]string{"ignored": "yes"}, nil
 		},
@@ -731,6 +735,9 @@ func TestConsumerDrainTimeout(t *testing.T) {
 	hs := newHarness(t, pipelinestop.Handler{Execute: func(ctx context.Context, _ *pipelinestop.CallbackMessage) (map[string]string, error) {
 		close(started)
 		<-ctx.Done()
+		if cause := context.Cause(ctx); !errors.Is(cause, pipelinestop.ErrConsumerShutdown) {
+			t.Errorf("Execute's context cause is %v, want ErrConsumerShutdown", cause)
+		}
 		return nil, ctx.Err()
 	}}, func(o *pipelinestop.ConsumerOptions) { o.DrainTimeout = 5 * time.Second })
 	hs.start()
@@ -798,5 +805,51 @@ func TestConsumerRunTwice(t *testing.T) {
 	})
 	if err := hs.c.Run(context.Background()); err == nil {
 		t.Error("a second Run at the same time did not fail")
+	}
+}
+
+// TestConsumerZeroValue: a Consumer not made by NewConsumer is bad input:
+// Run returns an error instead of panicking in a goroutine.
+func TestConsumerZeroValue(t *testing.T) {
+	var c pipelinestop.Consumer
+	if err := c.Run(context.Background()); !errors.Is(err, pipelinestop.ErrInvalidConsumer) {
+		t.Fatalf("Run of a zero Consumer: %v, want ErrInvalidConsumer", err)
+	}
+	var nilConsumer *pipelinestop.Consumer
+	if err := nilConsumer.Run(context.Background()); !errors.Is(err, pipelinestop.ErrInvalidConsumer) {
+		t.Fatalf("Run of a nil Consumer: %v, want ErrInvalidConsumer", err)
+	}
+}
+
+// nilQueue answers every call with (nil, nil), as a broken client or a
+// careless test double might.
+type nilQueue struct{ receives atomic.Int64 }
+
+func (q *nilQueue) ReceiveMessage(ctx context.Context, _ *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	if q.receives.Add(1) > 3 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return nil, nil
+}
+
+func (q *nilQueue) DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	return nil, nil
+}
+
+func (q *nilQueue) ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	return nil, nil
+}
+
+// TestConsumerNilOutputs: a client answering (nil, nil) panics nothing.
+func TestConsumerNilOutputs(t *testing.T) {
+	q := &nilQueue{}
+	c, err := pipelinestop.NewConsumer(q, cbQueueURL, pipelinestop.NewAcknowledger(newAnswerLog()), okHandler(nil),
+		func(o *pipelinestop.ConsumerOptions) { o.Clock = fakeclock.NewManual(time.Unix(1000, 0)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runUntil(t, c, 5*time.Second, func() bool { return q.receives.Load() > 3 }); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

@@ -1,0 +1,435 @@
+package pipelinestop
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pipelinestop/pipelinestop/internal/retry"
+)
+
+// This file holds one Run of a Consumer: the receive loop, the routing of
+// messages to their tokens' state machines (consumer_token.go), the
+// handler slots, and the shutdown. The Run's lock guards the tokens, the
+// memory of ended tokens and the queue of work; the queueKeeper
+// (consumer_queue.go) owns the messages' SQS side under its own lock, which
+// is taken after the Run's, never before.
+
+// tokenEntry is a token in hand: its state machine and the context of its
+// running Execute.
+type tokenEntry struct {
+	st     tokenState
+	hctx   context.Context
+	cancel context.CancelCauseFunc
+}
+
+// run is the state of one Run.
+type run struct {
+	c          *Consumer
+	ctx        context.Context // Run's context, for events
+	workCtx    context.Context // handlers and answers; canceled when the drain ends
+	cancelWork context.CancelCauseFunc
+	keeper     *queueKeeper
+	wg         sync.WaitGroup // handler slots
+	slotFree   chan struct{}  // a handler slot was freed
+
+	mu           sync.Mutex
+	tokens       map[CallbackToken]*tokenEntry
+	memory       *tokenMemorySet
+	queue        []CallbackToken // tokens waiting for a slot, stops first
+	running      int
+	shuttingDown bool
+	events       []Event
+}
+
+func newRun(ctx context.Context, c *Consumer) *run {
+	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	return &run{
+		c:          c,
+		ctx:        ctx,
+		workCtx:    workCtx,
+		cancelWork: cancelWork,
+		keeper:     newQueueKeeper(c),
+		slotFree:   make(chan struct{}, 1),
+		tokens:     map[CallbackToken]*tokenEntry{},
+		memory:     newTokenMemorySet(answeredMemory),
+	}
+}
+
+// emitLocked queues ev; unlockAndEmit sends it after r.mu is released.
+func (r *run) emitLocked(ev Event) { r.events = append(r.events, ev) }
+
+// unlockAndEmit releases r.mu and sends the queued events.
+func (r *run) unlockAndEmit() {
+	evs := r.events
+	r.events = nil
+	r.mu.Unlock()
+	for _, ev := range evs {
+		r.c.obs.emit(r.ctx, ev)
+	}
+}
+
+// receiveLoop receives while there is room, until ctx ends or a receive
+// fails for good.
+func (r *run) receiveLoop(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		room := r.running < r.c.opts.Concurrency && len(r.queue) == 0
+		r.mu.Unlock()
+		if !room {
+			select {
+			case <-r.slotFree:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		msgs, err := r.receive(ctx)
+		// Messages of a receive cut short by shutdown are still ours.
+		r.dispatch(msgs)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// receive makes one receive, retrying transient errors.
+func (r *run) receive(ctx context.Context) ([]sqstypes.Message, error) {
+	c := r.c
+	in := &sqs.ReceiveMessageInput{
+		QueueUrl:            aws.String(c.queueURL),
+		MaxNumberOfMessages: c.opts.MaxMessages,
+		WaitTimeSeconds:     c.opts.WaitTimeSeconds,
+		VisibilityTimeout:   int32(c.opts.VisibilityTimeout / time.Second),
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
+			sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+	}
+	var msgs []sqstypes.Message
+	policy := retry.Policy{InitialDelay: c.opts.ReceiveRetryMinDelay, MaxDelay: c.opts.ReceiveRetryMaxDelay,
+		Multiplier: 2, Jitter: DefaultRetryJitter}
+	res := retry.Do(ctx, c.opts.Clock, policy, retry.Hooks{
+		Retryable: receiveRetryable,
+		OnRetry: func(attempt int, delay time.Duration, err error) {
+			c.obs.emit(ctx, Event{Type: EventQueueError, Op: receiveOp, Attempt: attempt, Delay: delay, Err: err})
+		},
+	}, func(ctx context.Context, _ int) error {
+		out, err := c.queue.ReceiveMessage(ctx, in, c.opts.ClientOptions...)
+		if err != nil {
+			return classify(err, "")
+		}
+		if out != nil {
+			msgs = out.Messages
+		}
+		return nil
+	})
+	if res.Err == nil && res.Canceled == nil {
+		return msgs, nil
+	}
+	if res.Canceled != nil && ctx.Err() != nil {
+		return msgs, ctx.Err()
+	}
+	return msgs, finalError(receiveOp, "", res)
+}
+
+// receiveRetryable reports whether a failed receive is worth another try:
+// throttling, unavailability, and SQS's in-flight limit.
+func receiveRetryable(err error) bool {
+	var e *Error
+	return DefaultRetryable(err) || errors.As(err, &e) && (e.Code == "OverLimit" || e.Code == "KmsThrottled")
+}
+
+// dispatch takes received messages in hand and delivers each to its
+// token's state machine.
+func (r *run) dispatch(msgs []sqstypes.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	o := &r.c.opts
+	now := o.Clock.Now()
+	r.mu.Lock()
+	for _, sm := range msgs {
+		if aws.ToString(sm.ReceiptHandle) == "" {
+			// Nothing can be done with it: SQS makes it visible again.
+			continue
+		}
+		key, fresh := r.keeper.take(sm, now)
+		if !fresh {
+			continue
+		}
+		cm, err := ParseCallbackMessage(aws.ToString(sm.Body))
+		if err != nil {
+			d := dispVisibleLater
+			if o.DeleteMalformed {
+				d = dispDelete
+			}
+			for _, m := range r.keeper.dispose([]string{key}, d, err) {
+				r.emitLocked(Event{Type: EventMalformed, MessageID: m.id, Delay: m.delay, Err: err})
+			}
+			continue
+		}
+		e := r.tokens[cm.Token]
+		if e == nil {
+			e = &tokenEntry{}
+			r.tokens[cm.Token] = e
+		}
+		eff := e.st.deliver(key, cm, r.memory.get(cm.Token))
+		r.applyLocked(cm.Token, e, eff, nil)
+		if r.shuttingDown {
+			r.shutdownLocked(cm.Token, e)
+		}
+	}
+	r.unlockAndEmit()
+	r.start()
+}
+
+// applyLocked carries out a token's effect. reason says why messages are
+// handed back, for events.
+func (r *run) applyLocked(t CallbackToken, e *tokenEntry, eff tokenEffect, reason error) {
+	switch eff.enqueue {
+	case queueNormal:
+		r.queue = append(r.queue, t)
+	case queueUrgent:
+		r.queue = slices.DeleteFunc(r.queue, func(q CallbackToken) bool { return q == t })
+		r.queue = slices.Insert(r.queue, 0, t)
+	}
+	if eff.cancelExecute && e.cancel != nil {
+		e.cancel(ErrStepStopping)
+		r.emitLocked(Event{Type: EventHandlerCanceled, CallbackToken: t, ExecutionARN: arnOf(e.st.stop)})
+	}
+	if eff.dispose != dispKeep {
+		arn := arnOf(e.st.exec)
+		if arn == "" {
+			arn = arnOf(e.st.stop)
+		}
+		for _, m := range r.keeper.dispose(eff.disposed, eff.dispose, reason) {
+			switch {
+			case eff.remember == memPending:
+				r.emitLocked(Event{Type: EventPending, CallbackToken: t, MessageID: m.id})
+			case eff.dispose != dispDelete && reason != nil:
+				r.emitLocked(Event{Type: EventRetryLater, CallbackToken: t, MessageID: m.id, Delay: m.delay, Err: reason})
+			}
+		}
+	}
+	if eff.remember != memNone {
+		r.memory.add(t, eff.remember)
+	}
+	if e.st.phase == phaseIdle {
+		if e.cancel != nil {
+			e.cancel(context.Canceled)
+		}
+		delete(r.tokens, t)
+	}
+}
+
+func arnOf(m *CallbackMessage) string {
+	if m == nil {
+		return ""
+	}
+	return m.PipelineExecutionARN
+}
+
+// shutdownLocked hands back a token's queued work.
+func (r *run) shutdownLocked(t CallbackToken, e *tokenEntry) {
+	eff, err := e.st.on(evShutdown)
+	if err != nil {
+		r.bugLocked(t, e, err)
+		return
+	}
+	r.applyLocked(t, e, eff, nil)
+}
+
+// bugLocked handles an event the table says cannot happen: the token's
+// messages are made visible at once (nothing is lost) and the bug is
+// reported.
+func (r *run) bugLocked(t CallbackToken, e *tokenEntry, err error) {
+	r.emitLocked(Event{Type: EventQueueError, CallbackToken: t, Err: err})
+	held := e.st.held
+	e.st = tokenState{}
+	r.applyLocked(t, e, tokenEffect{dispose: dispVisibleNow, disposed: held}, err)
+}
+
+// start gives free handler slots to queued tokens.
+func (r *run) start() {
+	r.mu.Lock()
+	defer r.unlockAndEmit()
+	for r.running < r.c.opts.Concurrency && len(r.queue) > 0 && !r.shuttingDown {
+		t := r.queue[0]
+		r.queue = r.queue[1:]
+		e := r.tokens[t]
+		if e == nil {
+			continue // handed back on shutdown
+		}
+		eff, err := e.st.on(evStart)
+		if err != nil {
+			continue // already started (queued twice)
+		}
+		r.applyLocked(t, e, eff, nil)
+		if eff.work == workExecute {
+			e.hctx, e.cancel = context.WithCancelCause(r.workCtx)
+		}
+		r.running++
+		r.wg.Add(1)
+		go r.slot(t, e, eff.work)
+	}
+}
+
+// slot does a token's work until the state machine says it is done, then
+// frees the handler slot.
+func (r *run) slot(t CallbackToken, e *tokenEntry, w tokenWork) {
+	defer r.wg.Done()
+	var res execResult
+	for w != workNone {
+		r.mu.Lock()
+		exec, stop, hctx := e.st.exec, e.st.stop, e.hctx
+		r.mu.Unlock()
+		var ev tokenEvent
+		var reason error
+		switch w {
+		case workExecute:
+			res = r.execute(hctx, exec)
+			ev, reason = res.event, res.err
+		case workAnswer:
+			ev, reason = r.answer(exec, res)
+		case workCleanup:
+			ev, reason = r.cleanup(stop)
+		}
+		r.mu.Lock()
+		eff, err := e.st.on(ev)
+		if err != nil {
+			r.bugLocked(t, e, err)
+			eff = tokenEffect{}
+		} else {
+			r.applyLocked(t, e, eff, reason)
+		}
+		w = eff.work
+		r.unlockAndEmit()
+	}
+	r.mu.Lock()
+	r.running--
+	r.mu.Unlock()
+	r.start()
+	select {
+	case r.slotFree <- struct{}{}:
+	default:
+	}
+}
+
+// execResult is what Execute returned, and the event it makes.
+type execResult struct {
+	outputs map[string]string
+	err     error
+	event   tokenEvent
+}
+
+// execute runs Handler.Execute.
+func (r *run) execute(ctx context.Context, msg *CallbackMessage) execResult {
+	var res execResult
+	res.err = callRecover(func() error {
+		var err error
+		res.outputs, err = r.c.handler.Execute(ctx, msg)
+		return err
+	})
+	var perr *PanicError
+	switch {
+	case errors.As(res.err, &perr):
+		res.event = evExecOutcome
+		r.c.obs.emit(r.ctx, Event{Type: EventPanic, CallbackToken: msg.Token, ExecutionARN: msg.PipelineExecutionARN, Err: res.err})
+	case errors.Is(res.err, ErrPending):
+		res.event = evExecPending
+	case errors.Is(res.err, ErrRetryLater):
+		res.event = evExecRetryLater
+	case res.err != nil && errors.Is(context.Cause(ctx), ErrConsumerShutdown):
+		// Cut short by the end of the drain period: not the step's fault.
+		res.event = evExecCut
+	default:
+		res.event = evExecOutcome
+	}
+	return res
+}
+
+// answer answers the step with Execute's result.
+func (r *run) answer(msg *CallbackMessage, res execResult) (tokenEvent, error) {
+	ack := r.c.ack
+	var err error
+	if res.err != nil {
+		err = ack.Fail(r.workCtx, msg.Token, msg.Token.Redact(res.err.Error()))
+	} else {
+		err = ack.Succeed(r.workCtx, msg.Token, res.outputs)
+		if errors.Is(err, ErrInvalidCallback) {
+			err = ack.Fail(r.workCtx, msg.Token, msg.Token.Redact(err.Error()))
+		}
+	}
+	return r.answerEvent(err)
+}
+
+// cleanup runs Handler.Cleanup for a Stopping message and answers the step.
+func (r *run) cleanup(msg *CallbackMessage) (tokenEvent, error) {
+	res, err := r.c.ack.AckStopping(r.workCtx, msg, r.c.handler.Cleanup)
+	var perr *PanicError
+	if errors.As(res.CleanupErr, &perr) {
+		r.c.obs.emit(r.ctx, Event{Type: EventPanic, CallbackToken: msg.Token,
+			ExecutionARN: msg.PipelineExecutionARN, Err: res.CleanupErr})
+	}
+	return r.answerEvent(err)
+}
+
+// answerEvent turns an answer call's error into the token's event.
+func (r *run) answerEvent(err error) (tokenEvent, error) {
+	switch {
+	case answeredOrGone(err):
+		return evAnswerDone, nil
+	case r.workCtx.Err() != nil:
+		return evAnswerCut, err
+	default:
+		return evAnswerFailed, err
+	}
+}
+
+// shutdown stops new work: queued tokens are handed back at once.
+func (r *run) shutdown() {
+	r.mu.Lock()
+	r.shuttingDown = true
+	for t, e := range r.tokens {
+		r.shutdownLocked(t, e)
+	}
+	r.queue = nil
+	r.unlockAndEmit()
+}
+
+// tokenMemorySet remembers what became of the last n tokens that ended.
+type tokenMemorySet struct {
+	mem  map[CallbackToken]tokenMemory
+	ring []CallbackToken
+	next int
+}
+
+func newTokenMemorySet(n int) *tokenMemorySet {
+	return &tokenMemorySet{mem: make(map[CallbackToken]tokenMemory, n), ring: make([]CallbackToken, n)}
+}
+
+func (s *tokenMemorySet) get(t CallbackToken) tokenMemory { return s.mem[t] }
+
+// add remembers t as m; an answered token stays answered.
+func (s *tokenMemorySet) add(t CallbackToken, m tokenMemory) {
+	if old, ok := s.mem[t]; ok {
+		if old != memAnswered {
+			s.mem[t] = m
+		}
+		return
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.mem, old)
+	}
+	s.ring[s.next] = t
+	s.mem[t] = m
+	s.next = (s.next + 1) % len(s.ring)
+}
