@@ -390,10 +390,3 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	return err
 }
-
-// answeredOrGone reports whether an answer call's error means the step
-// needs no more answers: it was accepted (nil), was answered already, or
-// the step is gone.
-func answeredOrGone(err error) bool {
-	return err == nil || errors.Is(err, ErrAlreadyAnswered) || errors.Is(err, ErrNotFound)
-}
