@@ -361,6 +361,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			"token in ARN":       `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:` + tok + `:123456789012:pipeline/p/execution/x"}`,
 			"token in ARN parts": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:us_` + tok + `:1:pipeline/p/execution/x"}`,
 			"token as status":    `{"token":"` + tok + `","pipelineExecutionArn":"` + arn + `","status":"` + tok + `"}`,
+			// The token where the quoted ARN (128 bytes) or the quoted
+			// part (40 characters) is cut.
+			"token at the ARN's cut": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:us-east-1:1:pipeline/` +
+				strings.Repeat("p", 123-len("arn:aws:sagemaker:us-east-1:1:pipeline/")) + tok + `/execution/x"}`,
+			"token at the region's cut": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:` + strings.Repeat("a", 35) + tok +
+				`:123456789012:pipeline/p/execution/x"}`,
 		}
 		for name, body := range bodies {
 			t.Run(name, func(t *testing.T) {
@@ -373,7 +379,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 				}
 				c := &leakCapture{}
 				c.addErr(err)
-				checkNoLeak(t, "ParseCallbackMessage/"+name, c.text(), tok)
+				// Nor a piece of it: five characters hold three hidden ones.
+				checkNoLeak(t, "ParseCallbackMessage/"+name, c.text(), tok, tok[:5], tok[5:])
 			})
 		}
 	})

@@ -1,0 +1,105 @@
+package pipelinestop_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/pipelinestop/pipelinestop"
+)
+
+func TestCallbackTokenRedactedPrefixAndSuffix(t *testing.T) {
+	const tok = pipelinestop.CallbackToken("lOq7Zr2Xw9")
+	x := func(n int) string { return strings.Repeat("x", n) }
+	tests := []struct {
+		name   string
+		suffix bool // RedactedSuffix, else RedactedPrefix
+		s      string
+		n      int
+		want   string
+	}{
+		// A cut through the token shows only its redacted form.
+		{"suffix cut through the token", true, string(tok) + x(194), 200, "******" + x(194)},
+		{"prefix cut through the token", false, x(34) + string(tok) + "y", 40, x(34) + "lO****"},
+		{"suffix keeps a whole token", true, "a " + string(tok) + " b", 100, "a lO******** b"},
+		{"prefix keeps a whole token", false, string(tok) + string(tok), 10, "lO********"},
+		// Text cut before it got here: a piece of the token at an end.
+		{"suffix starts with the end of the token", true, "7Zr2Xw9 failed", 100, "******* failed"},
+		{"prefix ends with the start of the token", false, "token lOq7Z", 100, "token *****"},
+		{"three bytes are masked", true, "Xw9 z", 100, "*** z"},
+		{"two bytes are ordinary text", true, "w9 z lO", 100, "w9 z lO"},
+		{"pieces in the middle are left", false, "a 7Zr2 b", 100, "a 7Zr2 b"},
+		{"no token", true, "abc", 2, "bc"},
+		{"zero length", true, "abc", 0, ""},
+		{"negative length", false, "abc", -5, ""},
+		{"UTF-8 boundary, suffix", true, "é" + "abc", 4, "abc"},
+		{"UTF-8 boundary, prefix", false, "ab" + "é", 3, "ab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tok.RedactedPrefix(tt.s, tt.n)
+			if tt.suffix {
+				got = tok.RedactedSuffix(tt.s, tt.n)
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := pipelinestop.CallbackToken("").RedactedSuffix("abcdef", 3); got != "def" {
+		t.Errorf("empty token: got %q", got)
+	}
+}
+
+// FuzzCallbackTokenRedactedSuffix checks, for any text, token of letters
+// and digits and length, that the result is within the length, is a cut
+// of the redacted text with only '*' added, holds no full token and no
+// piece of it of three or more bytes at an end, and stays valid UTF-8.
+func FuzzCallbackTokenRedactedSuffix(f *testing.F) {
+	f.Add("lOq7Zr2Xw9", "lOq7Zr2Xw9"+strings.Repeat("x", 194), 200, true)
+	f.Add("lOq7Zr2Xw9", strings.Repeat("x", 34)+"lOq7Zr2Xw9", 40, false)
+	f.Add("aaaaaaaaaa", strings.Repeat("a", 25), 13, true)
+	f.Add("abababab12", "b12 ababab", 9, false)
+	f.Fuzz(func(t *testing.T, rawTok, s string, n int, suffix bool) {
+		// A token as SageMaker issues them: letters and digits.
+		var b strings.Builder
+		for _, c := range []byte(rawTok) {
+			b.WriteByte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[int(c)%62])
+		}
+		tok := pipelinestop.CallbackToken(b.String())
+		if len(tok) < 4 || len(tok) > 64 {
+			return
+		}
+		got := tok.RedactedPrefix(s, n)
+		if suffix {
+			got = tok.RedactedSuffix(s, n)
+		}
+		if len(got) > max(n, 0) {
+			t.Fatalf("len %d > %d", len(got), n)
+		}
+		if strings.Contains(got, string(tok)) {
+			t.Fatalf("%q holds the token %q", got, tok)
+		}
+		for k := 3; k < len(tok); k++ {
+			if strings.HasPrefix(got, string(tok[len(tok)-k:])) || strings.HasSuffix(got, string(tok[:k])) {
+				t.Fatalf("%q has a piece of the token %q at an end", got, tok)
+			}
+		}
+		red := tok.Redact(s)
+		off := 0
+		if suffix {
+			off = len(red) - len(got)
+		}
+		if off < 0 || off+len(got) > len(red) {
+			t.Fatalf("%q is not a cut of %q", got, red)
+		}
+		for i := 0; i < len(got); i++ {
+			if got[i] != red[off+i] && got[i] != '*' {
+				t.Fatalf("%q is not a cut of %q with '*' masks", got, red)
+			}
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("%q is not valid UTF-8", got)
+		}
+	})
+}
