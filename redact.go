@@ -1,6 +1,9 @@
 package pipelinestop
 
-import "unicode/utf8"
+import (
+	"regexp"
+	"unicode/utf8"
+)
 
 // minTokenFragment is the shortest piece of a callback token that
 // RedactedPrefix and RedactedSuffix mask at an end of their result. The
@@ -75,4 +78,37 @@ func (t CallbackToken) maskEdges(s string) string {
 		b[i] = '*'
 	}
 	return string(b)
+}
+
+// credentialPattern matches credential material in text: the value after
+// a secret access key, session token or security token name, in the forms
+// the SDK, the shared config files, the environment and credential_process
+// write them (SecretAccessKey, "SessionToken", aws_secret_access_key,
+// AWS_SESSION_TOKEN, x-amz-security-token, ...), followed by ':' or '='
+// and the value, quoted or not. A JSON "Token" field (credential_process
+// and container credentials write the session token so) is matched too.
+var credentialPattern = regexp.MustCompile(
+	`(?i)((?:secret[-_]?access[-_]?key|session[-_]?token|security[-_]?token)\\?["']?|\\?"token\\?")` +
+		`(\s*[:=]\s*)` +
+		`(\\?["']?)[^\s"'\\,;{}\[\]()<>]*`)
+
+// redactedCredential replaces a credential's value.
+const redactedCredential = "[redacted]"
+
+// RedactCredentials returns s with the values of AWS credentials in it
+// replaced by "[redacted]": secret access keys and session tokens, as
+// written by the SDK's errors, credential_process output (JSON
+// "SecretAccessKey", "SessionToken" and "Token" fields), the shared config
+// and credentials files (aws_secret_access_key = ...,
+// aws_session_token = ...), the environment and HTTP headers
+// (X-Amz-Security-Token). Access key IDs are left: they name a key and are
+// not secret. Every error this package returns and every message it logs
+// is scrubbed so; RedactCredentials lets handlers do the same with text
+// of their own. A value is taken to end at white space, a quote or
+// punctuation that no key or token contains.
+func RedactCredentials(s string) string {
+	if !credentialPattern.MatchString(s) {
+		return s
+	}
+	return credentialPattern.ReplaceAllString(s, "${1}${2}${3}"+redactedCredential)
 }

@@ -1,9 +1,13 @@
 package pipelinestop_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/pipelinestop/pipelinestop"
 )
@@ -102,4 +106,72 @@ func FuzzCallbackTokenRedactedSuffix(f *testing.F) {
 			t.Fatalf("%q is not valid UTF-8", got)
 		}
 	})
+}
+
+func TestRedactCredentials(t *testing.T) {
+	const key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	const session = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+a=="
+	tests := []struct{ in, want string }{
+		{`parse failed of process output: {"Version": 1, "AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "` + key + `", "SessionToken":"` + session + `" oops`,
+			`parse failed of process output: {"Version": 1, "AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "[redacted]", "SessionToken":"[redacted]" oops`},
+		{`{"Token": "` + session + `", "Expiration": "2026-12-01T00:00:00Z"}`, `{"Token": "[redacted]", "Expiration": "2026-12-01T00:00:00Z"}`},
+		{`{\"SecretAccessKey\":\"` + key + `\"}`, `{\"SecretAccessKey\":\"[redacted]\"}`},
+		{"[default]\naws_secret_access_key = " + key + "\naws_session_token=" + session + "\n",
+			"[default]\naws_secret_access_key = [redacted]\naws_session_token=[redacted]\n"},
+		{"AWS_SECRET_ACCESS_KEY=" + key + " AWS_SESSION_TOKEN='" + session + "'", "AWS_SECRET_ACCESS_KEY=[redacted] AWS_SESSION_TOKEN='[redacted]'"},
+		{"x-amz-security-token:" + session + "\nhost:sagemaker", "x-amz-security-token:[redacted]\nhost:sagemaker"},
+		{"{AccessKeyID:AKIAEXAMPLE SecretAccessKey:" + key + " SessionToken: Source:x}", "{AccessKeyID:AKIAEXAMPLE SecretAccessKey:[redacted] SessionToken: [redacted]}"}, // an empty value takes the next field
+		{`{"SecretAccessKey": "` + key, `{"SecretAccessKey": "[redacted]`},
+		// Ordinary messages are left alone.
+		{"The security token included in the request is invalid.", "The security token included in the request is invalid."},
+		{"invalid client request token: it is 5 characters long", "invalid client request token: it is 5 characters long"},
+		{"callback token Ab******** not found", "callback token Ab******** not found"},
+	}
+	for _, tt := range tests {
+		if got := pipelinestop.RedactCredentials(tt.in); got != tt.want {
+			t.Errorf("RedactCredentials(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// credentialProcessError is the error the SDK returns when a
+// credential_process prints malformed JSON (its text, as
+// processcreds.ProviderError writes it, around a smithy.OperationError).
+func credentialProcessError(secret string) error {
+	out := `{"Version": 1, "AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "` + secret + `", `
+	return &smithy.OperationError{ServiceID: "SageMaker", OperationName: "StopPipelineExecution",
+		Err: fmt.Errorf("failed to refresh cached credentials, %w",
+			fmt.Errorf("parse failed of process output: %s, error: %w", out, errors.New("unexpected end of JSON input")))}
+}
+
+func TestClassifyRedactsCredentials(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	sdkErr := credentialProcessError(secret)
+	if !strings.Contains(sdkErr.Error(), secret) {
+		t.Fatal("the SDK's error does not quote the secret: the test proves nothing")
+	}
+	err := pipelinestop.Classify(sdkErr)
+	for _, text := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err),
+		fmt.Errorf("stop: %w", err).Error()} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the secret is printed: %s", text)
+		}
+	}
+	if !strings.Contains(err.Error(), `"SecretAccessKey": "[redacted]"`) || !strings.Contains(err.Error(), "parse failed of process output") {
+		t.Errorf("the error no longer says what failed: %v", err)
+	}
+	var opErr *smithy.OperationError
+	if !errors.As(err, &opErr) || opErr != sdkErr {
+		t.Errorf("errors.As does not reach the SDK's error")
+	}
+
+	// A service message that quotes a credential (SignatureDoesNotMatch
+	// quotes the canonical request, security token header included).
+	apiErr := &smithy.OperationError{ServiceID: "SageMaker", OperationName: "DescribePipelineExecution",
+		Err: &smithy.GenericAPIError{Code: "SignatureDoesNotMatch", Message: "The canonical string should have been 'x-amz-security-token:" + secret + "'"}}
+	var e *pipelinestop.Error
+	if !errors.As(pipelinestop.Classify(apiErr), &e) || strings.Contains(e.Message, secret) || strings.Contains(e.Error(), secret) ||
+		strings.Contains(fmt.Sprintf("%#v", e), secret) {
+		t.Errorf("the service's message keeps the secret: %#v", e)
+	}
 }
