@@ -660,7 +660,9 @@ func TestSecretsCredentialProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := func(c *leakCapture) *pipelinestop.Stopper { return pipelinestop.New(sm, fastWait, c.observe) }
-	ack := func(c *leakCapture) *pipelinestop.Acknowledger { return pipelinestop.NewAcknowledger(sm, fastWait, c.observe) }
+	ack := func(c *leakCapture) *pipelinestop.Acknowledger {
+		return pipelinestop.NewAcknowledger(sm, fastWait, c.observe)
+	}
 	calls := map[string]func(c *leakCapture) error{
 		"Stop": func(c *leakCapture) error { _, err := s(c).Stop(ctx, arn); return err },
 		"Wait": func(c *leakCapture) error { _, err := s(c).Wait(ctx, arn); return err },
