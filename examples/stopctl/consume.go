@@ -314,9 +314,9 @@ func (h *hook) run(ctx context.Context, msg *pipelinestop.CallbackMessage) ([]by
 }
 
 // hookFailure is the failure reason for a hook that exited non-zero: the
-// end of its standard error and its exit status. The token is redacted
-// before the standard error is cut, so that no piece of it is left at the
-// cut.
+// end of its standard error and its exit status. The token and any
+// credentials (a failed aws command can print them) are redacted before
+// the standard error is cut, so that no piece of them is left at the cut.
 func hookFailure(name string, token pipelinestop.CallbackToken, exitErr *exec.ExitError, stderr *cappedBuffer) string {
 	status := exitErr.String() // "exit status 3" or "signal: killed"
 	text := strings.TrimSpace(stderr.buf.String())
@@ -324,7 +324,7 @@ func hookFailure(name string, token pipelinestop.CallbackToken, exitErr *exec.Ex
 		return fmt.Sprintf("%s failed (%s) without a message on standard error", name, status)
 	}
 	cut := stderr.overflow || len(text) > maxReasonStderr
-	text = token.RedactedSuffix(text, maxReasonStderr)
+	text = token.RedactedSuffix(pipelinestop.RedactCredentials(text), maxReasonStderr)
 	if cut {
 		text = "..." + text
 	}
@@ -376,7 +376,7 @@ func describeJSON(token pipelinestop.CallbackToken, b []byte) string {
 		return "nothing"
 	case !json.Valid(b):
 		const maxQuote = 40
-		s := token.RedactedPrefix(string(b), maxQuote)
+		s := token.RedactedPrefix(pipelinestop.RedactCredentials(string(b)), maxQuote)
 		if len(b) > maxQuote {
 			s += "..."
 		}

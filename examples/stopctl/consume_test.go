@@ -95,6 +95,9 @@ func TestConsumeOnExecutingFailure(t *testing.T) {
 			`head -c 194 /dev/zero | tr '\0' x >&2; exit 3`, "xxxxxxxxxx (exit status 3)"},
 		{"stdout-cut-through-token", `tok=$(sed 's/.*"token":"\([A-Za-z0-9]*\)".*/\1/'); ` +
 			`printf 'not json %s%s' "$(head -c 25 /dev/zero | tr '\0' y)" "$tok"`, "(not JSON)"},
+		// A command that prints credentials (a failed aws command).
+		{"stderr-with-credentials", `cat >/dev/null; echo "aws_secret_access_key = pStopHookS3cretKey/0123456789abcdef" >&2; ` +
+			`head -c 180 /dev/zero | tr '\0' z >&2; exit 1`, "zzzzzzzzzz (exit status 1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			arn, q := te.callbackPipeline(t, "consume-fail-"+tc.name)
@@ -115,6 +118,9 @@ func TestConsumeOnExecutingFailure(t *testing.T) {
 				if piece := tok[i : i+5]; strings.Contains(answers[0].FailureReason, piece) || strings.Contains(r.stderr, piece) {
 					t.Fatalf("the token %q (piece %q) leaked: reason %q, log:\n%s", tok, piece, answers[0].FailureReason, r.stderr)
 				}
+			}
+			if strings.Contains(answers[0].FailureReason+r.stderr, "0123456789abcdef") {
+				t.Fatalf("a credential leaked: reason %q, log:\n%s", answers[0].FailureReason, r.stderr)
 			}
 			if !strings.Contains(r.stderr, "answered failure") {
 				t.Fatalf("log lacks the failure answer:\n%s", r.stderr)
