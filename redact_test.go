@@ -175,3 +175,22 @@ func TestClassifyRedactsCredentials(t *testing.T) {
 		t.Errorf("the service's message keeps the secret: %#v", e)
 	}
 }
+
+// A handler keeps the end of a command's error output for a failure
+// reason. Cut first, the text holds a piece of the token that Redact
+// cannot find; RedactedSuffix redacts before it cuts.
+func ExampleCallbackToken_RedactedSuffix() {
+	token := pipelinestop.CallbackToken("lOq7Zr2Xw9")
+	stderr := "job lOq7Zr2Xw9: out of memory"
+	naive := stderr[len(stderr)-20:]
+	fmt.Printf("%q\n%q\n", token.Redact(naive), token.RedactedSuffix(stderr, 20))
+	// Output:
+	// "r2Xw9: out of memory"
+	// "*****: out of memory"
+}
+
+func ExampleRedactCredentials() {
+	out := `{"Version": 1, "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",`
+	fmt.Println(pipelinestop.RedactCredentials("parse failed of process output: " + out))
+	// Output: parse failed of process output: {"Version": 1, "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "[redacted]",
+}
