@@ -55,11 +55,11 @@ func TestCallbackTokenRedactedPrefixAndSuffix(t *testing.T) {
 	}
 }
 
-// FuzzCallbackTokenRedactedSuffix checks, for any text, token of letters
+// FuzzCallbackTokenRedactedPrefixSuffix checks, for any text, token of letters
 // and digits and length, that the result is within the length, is a cut
 // of the redacted text with only '*' added, holds no full token and no
 // piece of it of three or more bytes at an end, and stays valid UTF-8.
-func FuzzCallbackTokenRedactedSuffix(f *testing.F) {
+func FuzzCallbackTokenRedactedPrefixSuffix(f *testing.F) {
 	f.Add("lOq7Zr2Xw9", "lOq7Zr2Xw9"+strings.Repeat("x", 194), 200, true)
 	f.Add("lOq7Zr2Xw9", strings.Repeat("x", 34)+"lOq7Zr2Xw9", 40, false)
 	f.Add("aaaaaaaaaa", strings.Repeat("a", 25), 13, true)
