@@ -68,12 +68,27 @@ func (e *ARNError) Is(target error) bool { return target == ErrInvalidARN }
 // execution can be named otherwise. The error is an *ARNError matching
 // ErrInvalidARN that names the part and position that are wrong.
 func ParseExecutionARN(s string) (ExecutionARN, error) {
+	return parseExecutionARN(s, "")
+}
+
+// maxQuotedARN is how much of a rejected ARN an ARNError quotes.
+const maxQuotedARN = 128
+
+// parseExecutionARN is ParseExecutionARN for an ARN that may hold secret
+// (a callback message with its fields mixed up): the error shows it
+// redacted, also where the ARN or one of its parts is quoted cut short.
+func parseExecutionARN(s string, secret CallbackToken) (ExecutionARN, error) {
 	fail := func(part string, pos int, format string, args ...any) (ExecutionARN, error) {
-		in := s
-		if len(in) > 128 {
-			in = in[:128] + "..."
+		in := secret.RedactedPrefix(s, maxQuotedARN)
+		if len(s) > maxQuotedARN {
+			in += "..."
 		}
-		return ExecutionARN{}, &ARNError{ARN: in, Part: part, Pos: pos, Reason: fmt.Sprintf(format, args...)}
+		for i, a := range args {
+			if str, ok := a.(string); ok {
+				args[i] = secret.Redact(str) // before a %.40q cuts it
+			}
+		}
+		return ExecutionARN{}, &ARNError{ARN: in, Part: part, Pos: pos, Reason: secret.Redact(fmt.Sprintf(format, args...))}
 	}
 	if s == "" {
 		return fail("ARN", 0, "it is empty")

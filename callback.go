@@ -215,13 +215,9 @@ func ParseCallbackMessage(body string) (*CallbackMessage, error) {
 	if raw.arn == "" {
 		return nil, fmt.Errorf("%w: the message for callback token %v has no pipelineExecutionArn", ErrInvalidCallback, m.Token)
 	}
-	if _, err := ParseExecutionARN(raw.arn); err != nil {
-		var ae *ARNError
-		if errors.As(err, &ae) {
-			// The quoted ARN and part must not carry the token (a body
-			// with its fields mixed up).
-			ae.ARN, ae.Reason = m.Token.Redact(ae.ARN), m.Token.Redact(ae.Reason)
-		}
+	// The quoted ARN and part must not carry the token (a body with its
+	// fields mixed up).
+	if _, err := parseExecutionARN(raw.arn, m.Token); err != nil {
 		return nil, fmt.Errorf("%w: the message for callback token %v: %w", ErrInvalidCallback, m.Token, err)
 	}
 	switch {

@@ -54,7 +54,11 @@
 // first, in the *WaitError's message: a callback step with its queue URL
 // (someone must answer it), a Lambda step with its function ARN (it must
 // finish or time out). Callback tokens are secrets: the CallbackToken type
-// prints redacted, and no error or log record of this package contains one.
+// prints redacted, and no error or log record of this package contains one
+// (RedactedPrefix and RedactedSuffix cut a handler's own text without
+// leaving a piece of the token at the cut). Nor do they contain AWS
+// credentials, which the SDK's errors can quote (the output of a broken
+// credential_process): see RedactCredentials.
 //
 // ParseCallbackMessage reads the messages SageMaker sends to a callback
 // step's queue, an Acknowledger answers steps (AckStopping runs a cleanup

@@ -98,7 +98,8 @@ type Error struct {
 	// Code is the API error code, for example "ConflictException"; empty
 	// when the service was not reached.
 	Code string
-	// Message is the service's error message.
+	// Message is the service's error message, with credential material
+	// redacted (see RedactCredentials).
 	Message string
 	// RequestID is the AWS request ID of the failed request, if known.
 	RequestID string
@@ -111,6 +112,9 @@ type Error struct {
 	// or nil when the error fits none of them.
 	Kind error
 	// Err is the error the SDK returned, typically a *smithy.OperationError.
+	// Its own message is the SDK's, unscrubbed: it can quote credential
+	// material (the output of a failed credential_process), so print e,
+	// not e.Err.
 	Err error
 	// Canceled is the context's error when the call was given up because
 	// the context ended while waiting to retry, else nil.
@@ -119,6 +123,9 @@ type Error struct {
 
 // Error returns a one-line description: the operation, the execution, the
 // sentinel's meaning, the service's code and message and the request ID.
+// Credential material in it is redacted (see RedactCredentials): the SDK
+// quotes, for example, the malformed output of a credential_process,
+// secret access key included.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(opPrefix(e.Op))
@@ -151,7 +158,7 @@ func (e *Error) Error() string {
 		b.WriteString(e.RequestID)
 		b.WriteString(")")
 	}
-	return b.String()
+	return RedactCredentials(b.String())
 }
 
 // Unwrap returns the sentinel, the SDK's error and the context's error, in
@@ -228,7 +235,7 @@ func classify(err error, executionARN string) *Error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		e.Code = apiErr.ErrorCode()
-		e.Message = apiErr.ErrorMessage()
+		e.Message = RedactCredentials(apiErr.ErrorMessage())
 	}
 	e.Kind = kindOf(e, err)
 	return e

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -355,6 +359,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			"token in ARN":       `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:` + tok + `:123456789012:pipeline/p/execution/x"}`,
 			"token in ARN parts": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:us_` + tok + `:1:pipeline/p/execution/x"}`,
 			"token as status":    `{"token":"` + tok + `","pipelineExecutionArn":"` + arn + `","status":"` + tok + `"}`,
+			// The token where the quoted ARN (128 bytes) or the quoted
+			// part (40 characters) is cut.
+			"token at the ARN's cut": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:us-east-1:1:pipeline/` +
+				strings.Repeat("p", 123-len("arn:aws:sagemaker:us-east-1:1:pipeline/")) + tok + `/execution/x"}`,
+			"token at the region's cut": `{"token":"` + tok + `","pipelineExecutionArn":"arn:aws:sagemaker:` + strings.Repeat("a", 35) + tok +
+				`:123456789012:pipeline/p/execution/x"}`,
 		}
 		for name, body := range bodies {
 			t.Run(name, func(t *testing.T) {
@@ -367,7 +377,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 				}
 				c := &leakCapture{}
 				c.addErr(err)
-				checkNoLeak(t, "ParseCallbackMessage/"+name, c.text(), tok)
+				// Nor a piece of it: five characters hold three hidden ones.
+				checkNoLeak(t, "ParseCallbackMessage/"+name, c.text(), tok, tok[:5], tok[5:])
 			})
 		}
 	})
@@ -575,4 +586,121 @@ func testConsumerSecrets(t *testing.T, ctx context.Context, em *emulator.Emulato
 		t.Run(kind, func(t *testing.T) { checkNoLeak(t, "Consumer/"+kind, text, tok) })
 	}
 	t.Run("credentials", func(t *testing.T) { checkNoLeak(t, "Consumer/credentials", text, credentialSecrets...) })
+}
+
+// Credentials a broken credential_process prints: the SDK's error quotes
+// its output when it is not valid JSON.
+const (
+	processAccessKeyID     = "AKIAPSTOPPROCESS0001"
+	processSecretAccessKey = "pStopProc3ssS3cretK3y/NeverPrinted+0123456"
+	processSessionToken    = "IQoJpStopProcessSessionT0ken/NeverPrinted+abcdefghijklmnop=="
+)
+
+// brokenCredentialProcess writes a shared config file whose profile
+// "leakproc" gets its credentials from a credential_process that prints
+// malformed JSON holding the secret key and session token, and returns
+// the file's path. It skips the test where sh is missing.
+func brokenCredentialProcess(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("credential_process scripts run with sh, which is missing")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "creds.sh")
+	out := `{"Version": 1, "AccessKeyId": "` + processAccessKeyID + `", "SecretAccessKey": "` + processSecretAccessKey +
+		`", "SessionToken": "` + processSessionToken + `", "Expiration": 2026-12-31T00:00:00Z}`
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ncat <<'EOF'\n"+out+"\nEOF\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfgFile, []byte("[profile leakproc]\ncredential_process = "+script+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile
+}
+
+// TestSecretsCredentialProcess configures the SDK the standard way
+// (config.LoadDefaultConfig with a shared config file) with a
+// credential_process that prints malformed JSON, and checks that the
+// Stopper's and Acknowledger's errors, events and logs never show the
+// secret key or session token the SDK's own error quotes.
+func TestSecretsCredentialProcess(t *testing.T) {
+	em := emulator.StartTest(t, emulator.Config{})
+	ctx := testCtx(t, 20*time.Second)
+	cfgFile := brokenCredentialProcess(t)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+		t.Setenv(k, "")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigFiles([]string{cfgFile}),
+		config.WithSharedCredentialsFiles([]string{filepath.Join(t.TempDir(), "none")}),
+		config.WithSharedConfigProfile("leakproc"), config.WithRegion(em.Region()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BaseEndpoint = aws.String(em.URL())
+	sm := sagemaker.NewFromConfig(cfg)
+	secrets := []string{processSecretAccessKey, processSessionToken}
+
+	queue, err := em.CreateQueue("secrets-process")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := startPipeline(t, em, "secrets-process", emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, SqsQueueURL: queue})
+	if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
+		t.Fatal(err)
+	}
+	token, err := em.CallbackToken(arn, "Approve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := func(c *leakCapture) *pipelinestop.Stopper { return pipelinestop.New(sm, fastWait, c.observe) }
+	ack := func(c *leakCapture) *pipelinestop.Acknowledger {
+		return pipelinestop.NewAcknowledger(sm, fastWait, c.observe)
+	}
+	calls := map[string]func(c *leakCapture) error{
+		"Stop": func(c *leakCapture) error { _, err := s(c).Stop(ctx, arn); return err },
+		"Wait": func(c *leakCapture) error { _, err := s(c).Wait(ctx, arn); return err },
+		"StopAll": func(c *leakCapture) error {
+			rs, err := s(c).StopAll(ctx, []string{arn}, func(o *pipelinestop.Options) { o.Wait = true })
+			for _, r := range rs {
+				c.addErr(r.Err)
+			}
+			return err
+		},
+		"Succeed": func(c *leakCapture) error {
+			return ack(c).Succeed(ctx, pipelinestop.CallbackToken(token), map[string]string{"result": "ok"})
+		},
+		"Fail": func(c *leakCapture) error { return ack(c).Fail(ctx, pipelinestop.CallbackToken(token), "no") },
+		"Consumer": func(c *leakCapture) error {
+			consumer, err := pipelinestop.NewConsumer(sqs.NewFromConfig(cfg), queue, ack(c), pipelinestop.Handler{
+				Execute: func(context.Context, *pipelinestop.CallbackMessage) (map[string]string, error) { return nil, nil },
+			}, func(o *pipelinestop.ConsumerOptions) { o.WaitTimeSeconds = 1 })
+			if err != nil {
+				return err
+			}
+			short, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return consumer.Run(short)
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			c := &leakCapture{}
+			err := call(c)
+			c.addErr(err)
+			// The SDK's own error quotes the secrets: the check means
+			// something, and errors.As still reaches it.
+			var opErr *smithy.OperationError
+			if !errors.As(err, &opErr) || !strings.Contains(opErr.Error(), processSecretAccessKey) {
+				t.Fatalf("err = %v; want the SDK's error, quoting the credential_process output", err)
+			}
+			if !strings.Contains(err.Error(), "[redacted]") {
+				t.Errorf("err = %v; want the credentials shown redacted", err)
+			}
+			checkNoLeak(t, "CredentialProcess/"+name, c.text(), secrets...)
+		})
+	}
+	if n := em.Requests("StopPipelineExecution") + em.Requests("SendPipelineExecutionStepSuccess"); n != 0 {
+		t.Errorf("%d requests reached the emulator unsigned", n)
+	}
 }

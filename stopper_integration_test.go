@@ -172,20 +172,24 @@ func TestIntegrationCallbackBlockedStop(t *testing.T) {
 	}
 }
 
+// TestIntegrationLambdaBlockedStop stops an execution held by a Lambda
+// step, which runs on after the stop. The function returns (or times out)
+// only once the wait has reported the blocking step, so the test does not
+// depend on how soon the first poll comes.
 func TestIntegrationLambdaBlockedStop(t *testing.T) {
 	tests := []struct {
 		name    string
-		timing  emulator.StepTiming
+		end     func(em *emulator.Emulator, arn, step string) error // the function returns or times out
 		status  types.PipelineExecutionStatus
 		reasons string
 	}{
-		{"function returns", emulator.StepTiming{Duration: 300 * time.Millisecond, LambdaTimeout: 10 * time.Second}, types.PipelineExecutionStatusStopped, ""},
-		{"step times out", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: 400 * time.Millisecond}, types.PipelineExecutionStatusFailed, "timed out"},
+		{"function returns", (*emulator.Emulator).CompleteStep, types.PipelineExecutionStatusStopped, ""},
+		{"step times out", (*emulator.Emulator).TimeOutLambdaStep, types.PipelineExecutionStatusFailed, "timed out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			em := emulator.StartTest(t, emulator.Config{})
-			em.SetStepTiming("Notify", tt.timing)
+			em.SetStepTiming("Notify", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: emulator.Forever})
 			arn := startPipeline(t, em, "lambda-blocked", emulator.Step{Name: "Notify", Type: emulator.StepTypeLambda,
 				FunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:notify"})
 			ctx := testCtx(t, 10*time.Second)
@@ -193,16 +197,18 @@ func TestIntegrationLambdaBlockedStop(t *testing.T) {
 				t.Fatal(err)
 			}
 			var blocked []pipelinestop.BlockingStep
+			var endErr error
 			s := pipelinestop.New(em.SageMakerClient(), fastWait, func(o *pipelinestop.Options) {
 				o.OnEvent = func(ev pipelinestop.Event) {
-					if ev.Type == pipelinestop.EventBlocked {
+					if ev.Type == pipelinestop.EventBlocked && blocked == nil {
 						blocked = ev.Blocking
+						endErr = tt.end(em, arn, "Notify")
 					}
 				}
 			})
 			out, err := s.StopAndWait(ctx, arn)
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || endErr != nil {
+				t.Fatalf("StopAndWait: %v; ending the Lambda step: %v", err, endErr)
 			}
 			if out.Status != tt.status || !strings.Contains(out.FailureReason, tt.reasons) {
 				t.Fatalf("outcome %+v", out)

@@ -171,7 +171,9 @@ func (e *env) fail(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return code
 	}
-	msg := err.Error()
+	// Errors from outside the library (loading the AWS configuration) are
+	// scrubbed of credentials too.
+	msg := pipelinestop.RedactCredentials(err.Error())
 	var ue *usageError
 	if errors.As(err, &ue) {
 		msg += " (run '" + helpCommand(msg) + "' for help)"

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pipelinestop/pipelinestop"
 )
@@ -180,7 +179,7 @@ func quoteIfSpace(s string) string {
 func (l *consumeLog) line(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), oneLine(s))
+	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), oneLine(pipelinestop.RedactCredentials(s)))
 }
 
 // event is the Acknowledger's and Consumer's OnEvent hook in text mode (in
@@ -247,7 +246,7 @@ func (h *hook) execute(ctx context.Context, msg *pipelinestop.CallbackMessage) (
 	if err != nil {
 		return nil, err
 	}
-	outputs, err := parseOutputs(stdout)
+	outputs, err := parseOutputs(msg.Token, stdout)
 	if err != nil {
 		err = fmt.Errorf("%s %w", h.name, err)
 		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", msg.Token.Redact(err.Error()))
@@ -299,7 +298,7 @@ func (h *hook) run(ctx context.Context, msg *pipelinestop.CallbackMessage) ([]by
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%s ended early: %w", h.name, ctx.Err())
 	case errors.As(err, &exitErr):
-		reason := hookFailure(h.name, exitErr, stderr)
+		reason := hookFailure(h.name, msg.Token, exitErr, stderr)
 		h.log.warn("hook failed", "hook", h.name, "callback_token", msg.Token, "reason", msg.Token.Redact(reason))
 		return nil, errors.New(reason)
 	case errors.Is(err, exec.ErrWaitDelay):
@@ -315,27 +314,27 @@ func (h *hook) run(ctx context.Context, msg *pipelinestop.CallbackMessage) ([]by
 }
 
 // hookFailure is the failure reason for a hook that exited non-zero: the
-// end of its standard error and its exit status.
-func hookFailure(name string, exitErr *exec.ExitError, stderr *cappedBuffer) string {
+// end of its standard error and its exit status. The token and any
+// credentials (a failed aws command can print them) are redacted before
+// the standard error is cut, so that no piece of them is left at the cut.
+func hookFailure(name string, token pipelinestop.CallbackToken, exitErr *exec.ExitError, stderr *cappedBuffer) string {
 	status := exitErr.String() // "exit status 3" or "signal: killed"
 	text := strings.TrimSpace(stderr.buf.String())
 	if text == "" {
 		return fmt.Sprintf("%s failed (%s) without a message on standard error", name, status)
 	}
-	if stderr.overflow || len(text) > maxReasonStderr {
-		cut := len(text) - maxReasonStderr
-		for cut < len(text) && !utf8.RuneStart(text[cut]) {
-			cut++
-		}
-		text = "..." + text[cut:]
+	cut := stderr.overflow || len(text) > maxReasonStderr
+	text = token.RedactedSuffix(pipelinestop.RedactCredentials(text), maxReasonStderr)
+	if cut {
+		text = "..." + text
 	}
 	return fmt.Sprintf("%s (%s)", oneLine(text), status)
 }
 
 // parseOutputs reads a hook's standard output: nothing (no outputs) or a
 // JSON object whose values are strings (numbers and booleans are taken as
-// their JSON text).
-func parseOutputs(stdout []byte) (map[string]string, error) {
+// their JSON text). Errors quote the output with token redacted.
+func parseOutputs(token pipelinestop.CallbackToken, stdout []byte) (map[string]string, error) {
 	outputs := map[string]string{}
 	if len(bytes.TrimSpace(stdout)) == 0 {
 		return outputs, nil
@@ -343,7 +342,7 @@ func parseOutputs(stdout []byte) (map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(stdout))
 	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return nil, fmt.Errorf("printed %s on standard output, not a JSON object of outputs such as {\"name\": \"value\"}", describeJSON(stdout))
+		return nil, fmt.Errorf("printed %s on standard output, not a JSON object of outputs such as {\"name\": \"value\"}", describeJSON(token, stdout))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("printed more than one JSON value on standard output; want one object of outputs")
@@ -361,22 +360,25 @@ func parseOutputs(stdout []byte) (map[string]string, error) {
 			len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
 			outputs[name] = string(v)
 		default:
-			return nil, fmt.Errorf("output %q is %s; output values must be strings (numbers and booleans are sent as text)", name, describeJSON(v))
+			return nil, fmt.Errorf("output %q is %s; output values must be strings (numbers and booleans are sent as text)", name, describeJSON(token, v))
 		}
 	}
 	return outputs, nil
 }
 
-// describeJSON names the kind of a JSON text for an error message.
-func describeJSON(b []byte) string {
+// describeJSON names the kind of a JSON text for an error message; text
+// that is not JSON is quoted, its start only, with token redacted before
+// it is cut.
+func describeJSON(token pipelinestop.CallbackToken, b []byte) string {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) == 0:
 		return "nothing"
 	case !json.Valid(b):
-		s := string(b)
-		if len(s) > 40 {
-			s = s[:40] + "..."
+		const maxQuote = 40
+		s := token.RedactedPrefix(pipelinestop.RedactCredentials(string(b)), maxQuote)
+		if len(b) > maxQuote {
+			s += "..."
 		}
 		return fmt.Sprintf("%q (not JSON)", strings.ToValidUTF8(s, "?"))
 	case b[0] == '[':

@@ -88,6 +88,16 @@ func TestConsumeOnExecutingFailure(t *testing.T) {
 		{"exit", `tok=$(sed 's/.*"token":"\([A-Za-z0-9]*\)".*/\1/'); echo "model broke for $tok" >&2; exit 3`, "model broke for "},
 		{"not-object", `cat >/dev/null; echo '["a"]'`, "not a JSON object"},
 		{"bad-value", `cat >/dev/null; echo '{"verdict": {"nested": 1}}'`, `output "verdict" is a JSON object`},
+		// The token where the 200-byte tail of standard error (and the
+		// 40-byte quote of bad standard output) is cut: no piece of it
+		// may show beside the redacted token.
+		{"stderr-cut-through-token", `tok=$(sed 's/.*"token":"\([A-Za-z0-9]*\)".*/\1/'); printf '%s' "$tok" >&2; ` +
+			`head -c 194 /dev/zero | tr '\0' x >&2; exit 3`, "xxxxxxxxxx (exit status 3)"},
+		{"stdout-cut-through-token", `tok=$(sed 's/.*"token":"\([A-Za-z0-9]*\)".*/\1/'); ` +
+			`printf 'not json %s%s' "$(head -c 25 /dev/zero | tr '\0' y)" "$tok"`, "(not JSON)"},
+		// A command that prints credentials (a failed aws command).
+		{"stderr-with-credentials", `cat >/dev/null; echo "aws_secret_access_key = pStopHookS3cretKey/0123456789abcdef" >&2; ` +
+			`head -c 180 /dev/zero | tr '\0' z >&2; exit 1`, "zzzzzzzzzz (exit status 1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			arn, q := te.callbackPipeline(t, "consume-fail-"+tc.name)
@@ -102,8 +112,15 @@ func TestConsumeOnExecutingFailure(t *testing.T) {
 			if len(answers) != 1 || answers[0].Outcome != emulator.OutcomeFailure || !strings.Contains(answers[0].FailureReason, tc.reason) {
 				t.Fatalf("answers %+v; want one failure with a reason containing %q", answers, tc.reason)
 			}
-			if strings.Contains(answers[0].FailureReason, tok) || strings.Contains(r.stderr, tok) {
-				t.Fatalf("the full token leaked: reason %q, log:\n%s", answers[0].FailureReason, r.stderr)
+			// Not the token, nor any five characters of it (each holds
+			// three or more of the eight the redacted form hides).
+			for i := 0; i+5 <= len(tok); i++ {
+				if piece := tok[i : i+5]; strings.Contains(answers[0].FailureReason, piece) || strings.Contains(r.stderr, piece) {
+					t.Fatalf("the token %q (piece %q) leaked: reason %q, log:\n%s", tok, piece, answers[0].FailureReason, r.stderr)
+				}
+			}
+			if strings.Contains(answers[0].FailureReason+r.stderr, "0123456789abcdef") {
+				t.Fatalf("a credential leaked: reason %q, log:\n%s", answers[0].FailureReason, r.stderr)
 			}
 			if !strings.Contains(r.stderr, "answered failure") {
 				t.Fatalf("log lacks the failure answer:\n%s", r.stderr)
@@ -212,7 +229,7 @@ func TestParseOutputs(t *testing.T) {
 		{`{"a": null}`, nil, `output "a" is null`},
 		{`{"a": [1]}`, nil, `output "a" is a JSON array`},
 	} {
-		got, err := parseOutputs([]byte(tc.in))
+		got, err := parseOutputs("", []byte(tc.in))
 		switch {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("parseOutputs(%q) error %v; want one containing %q", tc.in, err, tc.wantErr)

@@ -163,7 +163,7 @@ func newExecReport(r pipelinestop.BatchResult) execReport {
 		}
 	}
 	if r.Err != nil {
-		rep.Error = oneLine(r.Err.Error())
+		rep.Error = oneLine(pipelinestop.RedactCredentials(r.Err.Error()))
 	}
 	rep.ExitCode = resultCode(r)
 	return rep

@@ -83,7 +83,8 @@
 //     messages and later answers to them are conflicts.
 //
 // Durations can be overridden per step name with SetStepTiming; Forever
-// makes a step run until stopped, answered or completed with CompleteStep.
+// makes a step run until stopped, answered or completed with CompleteStep
+// (or, for a Lambda step, timed out with TimeOutLambdaStep).
 // Timers use the real clock and all stop on Close.
 //
 // # Stopping and answering: the error contract

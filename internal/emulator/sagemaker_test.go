@@ -246,16 +246,44 @@ func TestLambdaStop(t *testing.T) {
 		waitExecution(t, e, arn, StatusStopped)
 	})
 	t.Run("times out", func(t *testing.T) {
-		e.SetStepTiming("SlowL", StepTiming{Duration: Forever, LambdaTimeout: 150 * time.Millisecond})
+		// The timeout comes when the test says, after the stop: no race
+		// between a timer and the stop request.
+		e.SetStepTiming("SlowL", StepTiming{Duration: Forever, LambdaTimeout: Forever})
 		arn := createAndStart(t, sm, "lambda-timeout", Definition(Step{Name: "SlowL", Type: StepTypeLambda}))
 		waitStep(t, e, arn, "SlowL", StatusExecuting)
 		if _, err := sm.StopPipelineExecution(ctx, &sagemaker.StopPipelineExecutionInput{PipelineExecutionArn: &arn, ClientRequestToken: aws.String(token('m'))}); err != nil {
 			t.Fatal(err)
 		}
+		if st, _ := e.StepStatus(arn, "SlowL"); st != StatusStopping {
+			t.Fatalf("step status %s; want Stopping until the function times out", st)
+		}
+		if err := e.TimeOutLambdaStep(arn, "SlowL"); err != nil {
+			t.Fatal(err)
+		}
 		waitExecution(t, e, arn, StatusFailed)
 		_, reason, _ := e.ExecutionStatus(arn)
-		if !strings.Contains(reason, "timed out") {
+		if !strings.Contains(reason, "Lambda step SlowL timed out after ") {
 			t.Fatalf("failure reason %q", reason)
+		}
+		if err := e.TimeOutLambdaStep(arn, "SlowL"); err == nil {
+			t.Error("a second time-out of a failed step: no error")
+		}
+	})
+	t.Run("times out on its own", func(t *testing.T) {
+		e.SetStepTiming("SelfL", StepTiming{Duration: Forever, LambdaTimeout: 150 * time.Millisecond})
+		arn := createAndStart(t, sm, "lambda-self-timeout", Definition(Step{Name: "SelfL", Type: StepTypeLambda}))
+		waitExecution(t, e, arn, StatusFailed)
+		_, reason, _ := e.ExecutionStatus(arn)
+		if reason != "Step SelfL failed: Lambda step SelfL timed out after 150ms" {
+			t.Fatalf("failure reason %q", reason)
+		}
+	})
+	t.Run("time out a generic step", func(t *testing.T) {
+		e.SetStepTiming("GenericL", StepTiming{Duration: Forever})
+		arn := createAndStart(t, sm, "generic-timeout", Definition(Step{Name: "GenericL"}))
+		waitStep(t, e, arn, "GenericL", StatusExecuting)
+		if err := e.TimeOutLambdaStep(arn, "GenericL"); err == nil {
+			t.Error("no error")
 		}
 	})
 }

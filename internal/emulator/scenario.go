@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // ErrNotFound is returned by the scenario helpers for an unknown pipeline,
@@ -158,6 +159,31 @@ func (e *Emulator) CompleteStep(executionARN, stepName string) error {
 		return nil // already stopping on its own delay
 	}
 	e.finishWork(s)
+	return nil
+}
+
+// TimeOutLambdaStep ends a running Lambda step now as if its
+// LambdaTimeout had passed: the step fails with the reason "Lambda step
+// <name> timed out after <d>" (d is the step's LambdaTimeout, or the time
+// it ran when that is Forever) and the execution Failed, also when it was
+// Stopping. With LambdaTimeout Forever, tests decide when a step times
+// out instead of racing a timer.
+func (e *Emulator) TimeOutLambdaStep(executionARN, stepName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil {
+		return err
+	}
+	if s == nil || !s.running() || s.def.Type != StepTypeLambda {
+		return fmt.Errorf("emulator: step %s of %s is not a running Lambda step", stepName, executionARN)
+	}
+	_, _, timeout := e.stepTiming(stepName, true)
+	if timeout == Forever {
+		timeout = time.Since(s.start).Round(time.Millisecond)
+	}
+	e.cancelTimers(s)
+	e.failStep(s, fmt.Sprintf("Lambda step %s timed out after %s", stepName, timeout))
 	return nil
 }
 
