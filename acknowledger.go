@@ -266,7 +266,7 @@ func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cl
 		return res, a.Succeed(ctx, msg.Token, nil, optFns...)
 	}
 	res.Answer = AnsweredFailure
-	res.Reason = FailureReason(msg.Token.Redact(res.CleanupErr.Error()))
+	res.Reason = FailureReason(msg.Token.redactSecrets(res.CleanupErr.Error()))
 	return res, a.Fail(ctx, msg.Token, res.Reason, optFns...)
 }
 

@@ -70,22 +70,23 @@ func (t CallbackToken) Redact(s string) string {
 }
 
 // scrubErr returns err with every occurrence of the raw token in its
-// message redacted; it unwraps to err, so errors.Is and errors.As still
+// message redacted, and any credentials (see RedactCredentials); it unwraps to err, so errors.Is and errors.As still
 // see through it.
 func (t CallbackToken) scrubErr(err error) error {
-	if err == nil || t == "" {
+	if err == nil || t == "" && !credentialPattern.MatchString(err.Error()) {
 		return err
 	}
 	return &scrubbedError{err: err, token: t}
 }
 
-// scrubbedError is an error whose message has a callback token redacted.
+// scrubbedError is an error whose message has a callback token and any
+// credentials redacted (see redactSecrets).
 type scrubbedError struct {
 	err   error
 	token CallbackToken
 }
 
-func (e *scrubbedError) Error() string { return e.token.Redact(e.err.Error()) }
+func (e *scrubbedError) Error() string { return e.token.redactSecrets(e.err.Error()) }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
 // Limits of callback messages and of the answers to callback steps, as

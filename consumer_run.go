@@ -361,11 +361,11 @@ func (r *run) answer(msg *CallbackMessage, res execResult) (tokenEvent, error) {
 	ack := r.c.ack
 	var err error
 	if res.err != nil {
-		err = ack.Fail(r.workCtx, msg.Token, msg.Token.Redact(res.err.Error()))
+		err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(res.err.Error()))
 	} else {
 		err = ack.Succeed(r.workCtx, msg.Token, res.outputs)
 		if errors.Is(err, ErrInvalidCallback) {
-			err = ack.Fail(r.workCtx, msg.Token, msg.Token.Redact(err.Error()))
+			err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(err.Error()))
 		}
 	}
 	return r.answerEvent(err)

@@ -853,3 +853,33 @@ func TestConsumerNilOutputs(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestConsumerRedactsCredentialsInReasons: a handler error that quotes a
+// credential (say, a config dump) reaches neither the failure reason sent
+// to SageMaker nor events and logs.
+func TestConsumerRedactsCredentialsInReasons(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	hs := newHarness(t, pipelinestop.Handler{Execute: func(context.Context, *pipelinestop.CallbackMessage) (map[string]string, error) {
+		return nil, errors.New("bad config: aws_secret_access_key=" + secret)
+	}})
+	hs.start()
+	hs.q.push(sqsMsg("m", cbMsgBody(cbToken, "Executing"), 1))
+	hs.waitDeleted("h-m")
+	got := hs.sm.get(cbToken)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "failure") || strings.Contains(got[0], secret) {
+		t.Fatalf("answers %q: want one failure without the secret", got)
+	}
+	if err := hs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hs.logs.String(), secret) {
+		t.Fatal("the logs hold the secret")
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, ev := range hs.events {
+		if ev.Err != nil && strings.Contains(ev.Err.Error(), secret) {
+			t.Fatalf("event %v holds the secret", ev.Type)
+		}
+	}
+}

@@ -112,3 +112,7 @@ func RedactCredentials(s string) string {
 	}
 	return credentialPattern.ReplaceAllString(s, "${1}${2}${3}"+redactedCredential)
 }
+
+// redactSecrets redacts the token and any credentials in s: the text of a
+// handler's error before it is logged or sent as a failure reason.
+func (t CallbackToken) redactSecrets(s string) string { return RedactCredentials(t.Redact(s)) }
