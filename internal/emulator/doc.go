@@ -54,7 +54,14 @@
 // AttemptCount 1 and, for callback and Lambda steps, their Metadata. Steps
 // go straight to Executing (the Starting status is not used). Execution
 // statuses are Executing, Stopping, Stopped, Failed and Succeeded.
-// Pagination tokens are opaque; MaxResults defaults to 50.
+// MaxResults defaults to 50. Pagination tokens are opaque cursors: a token
+// holds the list it pages, the order and the sort key of the last item
+// returned, and the next page starts after that item. An item added
+// between two pages (a step that starts, an execution that is started)
+// therefore never repeats nor hides another; in the default newest-first
+// order it is seen by listing again from the start. A token used with
+// another list or another SortOrder is a ValidationException ("Invalid
+// pagination token").
 //
 // # Step behaviour
 //

@@ -68,6 +68,7 @@ type pipeline struct {
 
 type execution struct {
 	arn           string
+	seq           int // index in pipeline.executions
 	pipeline      *pipeline
 	displayName   string
 	description   string

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -218,6 +217,7 @@ func (e *Emulator) startExecution(p *pipeline, token, displayName, description s
 	}
 	e.state.startTokens[key] = arn
 	e.state.executions[arn] = ex
+	ex.seq = len(p.executions)
 	p.executions = append(p.executions, ex)
 	p.lastRun = now
 	e.setExecution(ex, StatusExecuting, "")
@@ -259,57 +259,6 @@ func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any,
 	}, nil
 }
 
-type pageInput struct {
-	MaxResults *int
-	NextToken  string
-	SortOrder  string
-}
-
-// defaultPageSize is the MaxResults used when a list call sets none.
-const defaultPageSize = 50
-
-// check validates MaxResults and SortOrder.
-func (in pageInput) check() *apiError {
-	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
-		return validationError("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *in.MaxResults)
-	}
-	if in.SortOrder != "" && in.SortOrder != "Ascending" && in.SortOrder != "Descending" {
-		return validationError("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]", in.SortOrder)
-	}
-	return nil
-}
-
-// page returns the bounds of the requested page of n items and the next
-// token ("" on the last page). Tokens are opaque offsets. Callers ran check.
-func (in pageInput) page(n int) (lo, hi int, next string, err *apiError) {
-	size := defaultPageSize
-	if in.MaxResults != nil {
-		size = *in.MaxResults
-	}
-	if in.NextToken != "" {
-		raw, derr := base64.RawURLEncoding.DecodeString(in.NextToken)
-		off, perr := strconv.Atoi(strings.TrimPrefix(string(raw), "offset:"))
-		if derr != nil || perr != nil || off < 0 || off > n {
-			return 0, 0, "", validationError("Invalid pagination token %q", in.NextToken)
-		}
-		lo = off
-	}
-	hi = min(lo+size, n)
-	if hi < n {
-		next = base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(hi)))
-	}
-	return lo, hi, next, nil
-}
-
-// ordered returns items oldest first for Ascending, newest first otherwise.
-func ordered[T any](items []T, sortOrder string) []T {
-	out := slices.Clone(items)
-	if sortOrder != "Ascending" {
-		slices.Reverse(out)
-	}
-	return out
-}
-
 type pipelineExecutionSummary struct {
 	PipelineExecutionArn           string
 	PipelineExecutionDisplayName   string
@@ -335,8 +284,11 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 	if err != nil {
 		return nil, err
 	}
-	all := ordered(p.executions, in.SortOrder)
-	lo, hi, next, err := in.page(len(all))
+	items := make([]keyed[*execution], 0, len(p.executions))
+	for _, ex := range p.executions {
+		items = append(items, keyed[*execution]{seqKey(ex.seq), ex})
+	}
+	page, next, err := paginate(in.pageInput, "executions:"+p.arn, items)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +296,7 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 		PipelineExecutionSummaries []pipelineExecutionSummary
 		NextToken                  string `json:",omitempty"`
 	}{PipelineExecutionSummaries: []pipelineExecutionSummary{}, NextToken: next}
-	for _, ex := range all[lo:hi] {
+	for _, ex := range page {
 		out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, pipelineExecutionSummary{
 			PipelineExecutionArn:           ex.arn,
 			PipelineExecutionDisplayName:   ex.displayName,
@@ -399,8 +351,11 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	all := ordered(ex.steps, in.SortOrder)
-	lo, hi, next, err := in.page(len(all))
+	items := make([]keyed[*stepRun], 0, len(ex.steps))
+	for i, s := range ex.steps {
+		items = append(items, keyed[*stepRun]{seqKey(i), s})
+	}
+	page, next, err := paginate(in.pageInput, "steps:"+ex.arn, items)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +363,7 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 		PipelineExecutionSteps []pipelineExecutionStep
 		NextToken              string `json:",omitempty"`
 	}{PipelineExecutionSteps: []pipelineExecutionStep{}, NextToken: next}
-	for _, s := range all[lo:hi] {
+	for _, s := range page {
 		out.PipelineExecutionSteps = append(out.PipelineExecutionSteps, s.describe())
 	}
 	return out, nil
