@@ -29,7 +29,8 @@
 // CreatePipeline, DescribePipeline, StartPipelineExecution,
 // DescribePipelineExecution, ListPipelineExecutions,
 // ListPipelineExecutionSteps, StopPipelineExecution,
-// SendPipelineExecutionStepSuccess and SendPipelineExecutionStepFailure.
+// SendPipelineExecutionStepSuccess, SendPipelineExecutionStepFailure and
+// RetryPipelineExecution.
 // Inputs are checked against the documented constraints (execution ARN
 // pattern and length, ClientRequestToken 32 to 128 characters, callback
 // token exactly 10 characters [a-zA-Z0-9], at most 50 output parameters with
@@ -135,6 +136,23 @@
 // was ever given deletes it or changes its visibility (a stale handle is
 // not rejected); deleting an already deleted message succeeds; a handle the
 // queue never gave is ReceiptHandleIsInvalid.
+//
+// # RetryPipelineExecution
+//
+// Only a Failed execution can be retried; any other status is a
+// ValidationException whose message contains "Only pipelines with 'Failed'
+// status can be retried". The retry is idempotent on its
+// ClientRequestToken (a repeat answers the same success in any later
+// status). The execution keeps its ARN and goes back to Executing with no
+// FailureReason; the steps that succeeded keep their results and outputs,
+// every other step runs again as soon as its dependencies allow. A rerun
+// step is a new entry of ListPipelineExecutionSteps (the earlier, Failed
+// or Stopped, entry stays) with AttemptCount one higher and, for a
+// callback step, a new token (answers to the old token are conflicts). An
+// accepted stop token stays accepted across a retry: a stop that repeats
+// it answers the same success and does not stop the retried execution
+// (an idempotent request "completes no more than once"); stopping the
+// retried execution needs a new ClientRequestToken.
 //
 // # Faults and counters
 //

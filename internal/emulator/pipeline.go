@@ -78,8 +78,11 @@ type execution struct {
 	modified      time.Time
 	conflictUntil time.Time
 
-	steps  []*stepRun // started steps, in start order
-	byName map[string]*stepRun
+	steps    []*stepRun // started steps, in start order, retried runs included
+	byName   map[string]*stepRun
+	attempts map[string]int // earlier runs of each step, counted by retries
+
+	retryTokens []string // ClientRequestTokens of accepted retries
 
 	stopToken      string
 	stopTokensSeen []string
@@ -91,6 +94,7 @@ type stepRun struct {
 	def           *stepDef
 	ex            *execution
 	status        string
+	attempt       int // 1, then one more for each RetryPipelineExecution that reran the step
 	start, end    time.Time
 	failureReason string
 	token         string // callback steps
@@ -195,7 +199,7 @@ func (e *Emulator) advance(ex *execution) {
 }
 
 func (e *Emulator) startStep(ex *execution, d *stepDef) {
-	s := &stepRun{def: d, ex: ex, start: time.Now()}
+	s := &stepRun{def: d, ex: ex, start: time.Now(), attempt: 1 + ex.attempts[d.Name]}
 	ex.steps = append(ex.steps, s)
 	ex.byName[d.Name] = s
 	e.setStep(s, StatusExecuting)
@@ -301,6 +305,21 @@ func (e *Emulator) finishStop(ex *execution) {
 		}
 	}
 	e.setExecution(ex, StatusStopped, "")
+}
+
+// retry puts a Failed execution back to Executing: the steps that did not
+// succeed run again (as new entries in the step list, with AttemptCount
+// one higher), the steps that succeeded keep their results.
+func (e *Emulator) retry(ex *execution) {
+	for name, s := range ex.byName {
+		if s.status != StatusSucceeded {
+			ex.attempts[name] = s.attempt
+			delete(ex.byName, name)
+		}
+	}
+	ex.failureReason = ""
+	e.setExecution(ex, StatusExecuting, "")
+	e.advance(ex)
 }
 
 // callbackMessage is the SQS body a callback step sends.

@@ -26,6 +26,7 @@ func (e *Emulator) sageMakerService() *service {
 			"ListPipelineExecutions":           e.listPipelineExecutions,
 			"ListPipelineExecutionSteps":       e.listPipelineExecutionSteps,
 			"StopPipelineExecution":            e.stopPipelineExecution,
+			"RetryPipelineExecution":           e.retryPipelineExecution,
 			"SendPipelineExecutionStepSuccess": e.sendStepSuccess,
 			"SendPipelineExecutionStepFailure": e.sendStepFailure,
 		},
@@ -211,6 +212,7 @@ func (e *Emulator) startExecution(p *pipeline, token, displayName, description s
 		description: description,
 		created:     now,
 		byName:      map[string]*stepRun{},
+		attempts:    map[string]int{},
 	}
 	if ex.displayName == "" {
 		ex.displayName = "execution-" + strconv.FormatInt(now.UnixMilli(), 10)
@@ -376,7 +378,7 @@ func (s *stepRun) describe() pipelineExecutionStep {
 		StartTime:     ts(s.start),
 		EndTime:       ts(s.end),
 		FailureReason: s.failureReason,
-		AttemptCount:  1,
+		AttemptCount:  s.attempt,
 	}
 	switch s.def.Type {
 	case StepTypeCallback:
@@ -419,6 +421,32 @@ func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *ap
 	ex.effectiveStops++
 	ex.stopSuccesses++
 	e.stop(ex)
+	return ok, nil
+}
+
+func (e *Emulator) retryPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+	var in struct{ PipelineExecutionArn, ClientRequestToken string }
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := firstError(checkExecutionARN(in.PipelineExecutionArn), checkClientToken(in.ClientRequestToken, true)); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, err := e.lookupExecution(in.PipelineExecutionArn)
+	if err != nil {
+		return nil, err
+	}
+	ok := map[string]string{"PipelineExecutionArn": ex.arn}
+	if slices.Contains(ex.retryTokens, in.ClientRequestToken) {
+		return ok, nil
+	}
+	if ex.status != StatusFailed {
+		return nil, validationError("Pipeline execution with ARN %s has status %s. Only pipelines with 'Failed' status can be retried.", ex.arn, ex.status)
+	}
+	ex.retryTokens = append(ex.retryTokens, in.ClientRequestToken)
+	e.retry(ex)
 	return ok, nil
 }
 
