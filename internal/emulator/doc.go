@@ -38,19 +38,105 @@
 // at most 256, MaxResults 1 to 100) and answered ValidationException
 // otherwise.
 //
-// A pipeline definition is JSON {"Version": ..., "Steps": [...]}. Steps of
-// Type "Callback" need SqsQueueUrl, steps of Type "Lambda" need
-// FunctionArn; every other Type is a generic step. Unknown fields are
-// ignored. Duplicate names, unknown or self dependencies, cycles, a missing
-// Name, Type, SqsQueueUrl or FunctionArn, an unknown OutputType, no steps
-// and bad JSON are rejected with a ValidationException that says why.
-// PipelineDefinitionS3Location is not supported. A second CreatePipeline
-// with the same name is a ValidationException unless it repeats the first
-// call's ClientRequestToken.
+// # Pipeline definitions
+//
+// A pipeline definition is JSON {"Version": "2020-12-01", "Parameters":
+// [...], "PipelineExperimentConfig": {...}, "Steps": [...]}. It is checked
+// at CreatePipeline and UpdatePipeline, and everything below is a
+// ValidationException whose message starts "Invalid PipelineDefinition: "
+// and says why: bad JSON; a missing Version or one other than
+// "2020-12-01"; no Steps; a step without Name or Type; a step name that
+// does not match ^[A-Za-z0-9\-_]{1,64}$ (a space, for example) or is used
+// twice (branch steps included); a Type that is not one of the schema's
+// (Training, Processing, Transform, Tuning, CreateModel, RegisterModel,
+// Model, ClarifyCheck, QualityCheck, EMR, EMRServerless, AutoML,
+// Condition, Fail, Callback, Lambda); a callback step whose SqsQueueUrl is
+// not an http(s) URL of the form <scheme>://<host>/<12-digit
+// account>/<queue name> (the host is not checked, so the emulator's own
+// URLs pass); a Lambda step whose FunctionArn is not a function ARN
+// (arn:aws:lambda:<region>:<account>:function:<name>[:<version or
+// alias>]: a bare function name is refused); OutputParameters on any other
+// step type, an unnamed, repeated or unknown-typed output (String,
+// Integer, Boolean or Float); DependsOn naming an unknown step or the
+// step itself; a dependency cycle (DependsOn, property references and
+// branches together); a parameter with an unknown Type, a name not
+// matching ^[A-Za-z0-9\-_]{1,256}$, a repeated name, EnumValues on a
+// non-String parameter, or a DefaultValue of the wrong type (an Integer
+// parameter's default 1.5 or "ten"); an invalid property reference (see
+// below); a Condition step without Conditions or with an unknown or
+// malformed condition. Unknown fields of a step are ignored (generic steps
+// carry their job's request in Arguments). PipelineDefinitionS3Location is
+// not supported. A second CreatePipeline with the same name is a
+// ValidationException unless it repeats the first call's
+// ClientRequestToken.
+//
+// Pipeline parameters are given to StartPipelineExecution as strings and
+// checked against their declaration: an undeclared or repeated name, a
+// value that is not of the declared type (Integer: a decimal integer;
+// Float: a decimal number; Boolean: true or false in any case; String:
+// one of EnumValues when declared) or a parameter without DefaultValue left
+// out is a ValidationException naming the parameter.
+//
+// # Property references
+//
+// Wherever a step's Arguments (and a Condition step's Conditions, a Fail
+// step's ErrorMessage, the definition's PipelineExperimentConfig) hold an
+// expression, it is replaced by its value when the step starts:
+//
+//   - {"Get": "Parameters.<name>"}: the parameter's value, typed (a JSON
+//     number for Integer and Float, a boolean for Boolean). The name must
+//     be declared.
+//   - {"Get": "Execution.<variable>"}: PipelineExecutionId (the last part of
+//     the execution ARN), PipelineExecutionArn, PipelineName, PipelineArn,
+//     StartDateTime and CurrentDateTime (UTC, 2006-01-02T15:04:05.000Z).
+//   - {"Get": "Steps.<step>.OutputParameters['<output>']"} (or ["<output>"])
+//     of a Callback or Lambda step: the output's value from the step's
+//     answer (callback) or from SetLambdaOutputs (Lambda), converted to its
+//     OutputType; the output must be declared. A value that was never set
+//     or does not convert fails the reading step with the reason "Cannot
+//     resolve the step's arguments: ...".
+//   - {"Get": "Steps.<step>.Outcome"} of a Condition step: its outcome as a
+//     boolean. Fail steps have no properties.
+//   - {"Get": "Steps.<step>.<property path>"} of any other (generic) step:
+//     the generic steps run no job, so the value is the path string itself,
+//     for example "Steps.Train.ModelArtifacts.S3ModelArtifacts".
+//   - {"Std:Join": {"On": "<separator>", "Values": [...]}}: the values'
+//     string forms joined. Std:JsonGet (which reads a property file from
+//     S3) is refused at creation.
+//
+// A step that reads another step's property depends on it, as DependsOn
+// would: it starts only once that step Succeeded. A callback message's
+// "arguments" is the step's resolved Arguments (object keys in sorted
+// order).
+//
+// # Condition and Fail steps
+//
+// A Condition step's Arguments hold Conditions, IfSteps and ElseSteps (full
+// step objects, which may depend on and be depended on by other steps).
+// When its dependencies succeed it evaluates every condition (all must
+// hold) at once and Succeeds with Metadata.Condition.Outcome "True" or
+// "False"; the steps of the chosen branch then become ready and the steps
+// of the other branch, and every step that depends on a skipped step, are
+// skipped: never started, never listed. Conditions: Equals (numbers
+// compare as numbers, so 5 equals 5.0; strings and booleans exactly;
+// values of different types are not equal), GreaterThan,
+// GreaterThanOrEqualTo, LessThan, LessThanOrEqualTo (two numbers, or two
+// strings compared bytewise; anything else fails the Condition step with
+// "Condition evaluation failed: ..."), In (QueryValue equals one of
+// Values), Not (Condition) and Or (Conditions). An execution Succeeds when
+// every step Succeeded or was skipped.
+//
+// A Fail step, when it starts, Fails with its resolved ErrorMessage as the
+// step's FailureReason and Metadata.Fail.ErrorMessage, and fails the
+// execution like any failed step.
+//
+// # Executions
 //
 // StartPipelineExecution is idempotent per pipeline on ClientRequestToken.
-// Steps without dependencies start at once; a step starts when all its
-// DependsOn steps Succeeded; steps are listed by ListPipelineExecutionSteps
+// Steps without dependencies start at once; a step starts when all the
+// steps it depends on Succeeded, at most MaxParallelExecutionSteps at a
+// time (ParallelismConfiguration of StartPipelineExecution, else of the
+// pipeline; no limit without either); steps are listed by ListPipelineExecutionSteps
 // once started (newest first unless SortOrder is Ascending), each with
 // AttemptCount 1 and, for callback and Lambda steps, their Metadata. Steps
 // go straight to Executing (the Starting status is not used). Execution

@@ -167,6 +167,29 @@ type startPipelineExecutionInput struct {
 	ClientRequestToken           string
 	PipelineExecutionDisplayName string
 	PipelineExecutionDescription string
+	PipelineParameters           []outputParameter
+	ParallelismConfiguration     *parallelismConfiguration
+	SelectiveExecutionConfig     any
+}
+
+// parallelismConfiguration is the ParallelismConfiguration member.
+type parallelismConfiguration struct {
+	MaxParallelExecutionSteps *int
+}
+
+// check validates MaxParallelExecutionSteps (at least 1) and returns it,
+// 0 when c is nil.
+func (c *parallelismConfiguration) check() (int, *apiError) {
+	if c == nil {
+		return 0, nil
+	}
+	if c.MaxParallelExecutionSteps == nil {
+		return 0, validationError("1 validation error detected: Value null at 'parallelismConfiguration.maxParallelExecutionSteps' failed to satisfy constraint: Member must not be null")
+	}
+	if *c.MaxParallelExecutionSteps < 1 {
+		return 0, validationError("1 validation error detected: Value '%d' at 'parallelismConfiguration.maxParallelExecutionSteps' failed to satisfy constraint: Member must have value greater than or equal to 1", *c.MaxParallelExecutionSteps)
+	}
+	return *c.MaxParallelExecutionSteps, nil
 }
 
 func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
@@ -177,8 +200,25 @@ func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *a
 	if err := firstError(
 		checkRequired("PipelineName", in.PipelineName),
 		checkClientToken(in.ClientRequestToken, true),
+		checkLen("PipelineExecutionDisplayName", in.PipelineExecutionDisplayName, 0, 82),
+		checkLen("PipelineExecutionDescription", in.PipelineExecutionDescription, 0, 3072),
 	); err != nil {
 		return nil, err
+	}
+	if in.PipelineExecutionDisplayName != "" {
+		if err := checkPattern("PipelineExecutionDisplayName", in.PipelineExecutionDisplayName, pipelineNamePattern); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.PipelineParameters) > 200 {
+		return nil, validationError("1 validation error detected: Value at 'pipelineParameters' failed to satisfy constraint: Member must have length less than or equal to 200")
+	}
+	if in.SelectiveExecutionConfig != nil {
+		return nil, validationError("SelectiveExecutionConfig is not supported by the emulator")
+	}
+	parallel, aerr := in.ParallelismConfiguration.check()
+	if aerr != nil {
+		return nil, aerr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -186,16 +226,66 @@ func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *a
 	if err != nil {
 		return nil, err
 	}
-	arn := e.startExecution(p, in.ClientRequestToken, in.PipelineExecutionDisplayName, in.PipelineExecutionDescription)
+	arn, err := e.startExecution(p, startRequest{
+		token: in.ClientRequestToken, displayName: in.PipelineExecutionDisplayName,
+		description: in.PipelineExecutionDescription, params: in.PipelineParameters, maxParallel: parallel,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]string{"PipelineExecutionArn": arn}, nil
+}
+
+// startRequest is what StartPipelineExecution asks for.
+type startRequest struct {
+	token, displayName, description string
+	params                          []outputParameter
+	maxParallel                     int // 0: the pipeline's
+}
+
+// bindParams checks the parameters given to a start against the
+// definition and returns every declared parameter's value.
+func (d *definition) bindParams(given []outputParameter) (map[string]any, *apiError) {
+	values := map[string]any{}
+	for _, g := range given {
+		if err := checkLen("PipelineParameters.member.Name", g.Name, 1, 256); err != nil {
+			return nil, err
+		}
+		decl, ok := d.paramsByID[g.Name]
+		if !ok {
+			return nil, validationError("Pipeline parameter %q is not declared in the pipeline definition.", g.Name)
+		}
+		if _, dup := values[g.Name]; dup {
+			return nil, validationError("Pipeline parameter %q is given more than once.", g.Name)
+		}
+		v, err := decl.typed(g.Value)
+		if err != nil {
+			return nil, validationError("Pipeline parameter %q: %v", g.Name, err)
+		}
+		values[g.Name] = v
+	}
+	for _, decl := range d.params {
+		if _, ok := values[decl.Name]; ok {
+			continue
+		}
+		if decl.DefaultValue == nil {
+			return nil, validationError("Pipeline parameter %q has no default value and was not given a value.", decl.Name)
+		}
+		values[decl.Name] = decl.DefaultValue
+	}
+	return values, nil
 }
 
 // startExecution starts an execution of p, or returns the one an earlier
 // start with the same token created. Callers hold e.mu.
-func (e *Emulator) startExecution(p *pipeline, token, displayName, description string) string {
-	key := p.name + "\x00" + token
+func (e *Emulator) startExecution(p *pipeline, req startRequest) (string, *apiError) {
+	key := p.name + "\x00" + req.token
 	if arn, ok := e.state.startTokens[key]; ok {
-		return arn
+		return arn, nil
+	}
+	params, aerr := p.def.bindParams(req.params)
+	if aerr != nil {
+		return "", aerr
 	}
 	var arn string
 	for {
@@ -206,13 +296,21 @@ func (e *Emulator) startExecution(p *pipeline, token, displayName, description s
 	}
 	now := time.Now()
 	ex := &execution{
-		arn:         arn,
-		pipeline:    p,
-		displayName: displayName,
-		description: description,
-		created:     now,
-		byName:      map[string]*stepRun{},
-		attempts:    map[string]int{},
+		arn:           arn,
+		pipeline:      p,
+		displayName:   req.displayName,
+		description:   req.description,
+		created:       now,
+		byName:        map[string]*stepRun{},
+		attempts:      map[string]int{},
+		def:           p.def,
+		definitionSrc: p.definitionSrc,
+		params:        params,
+		skipped:       map[string]bool{},
+		maxParallel:   p.maxParallel,
+	}
+	if req.maxParallel > 0 {
+		ex.maxParallel = req.maxParallel
 	}
 	if ex.displayName == "" {
 		ex.displayName = "execution-" + strconv.FormatInt(now.UnixMilli(), 10)
@@ -224,7 +322,7 @@ func (e *Emulator) startExecution(p *pipeline, token, displayName, description s
 	p.lastRun = now
 	e.setExecution(ex, StatusExecuting, "")
 	e.advance(ex)
-	return arn
+	return arn, nil
 }
 
 type describePipelineExecutionOutput struct {
@@ -311,8 +409,18 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 }
 
 type stepMetadata struct {
-	Callback *callbackMetadata `json:",omitempty"`
-	Lambda   *lambdaMetadata   `json:",omitempty"`
+	Callback  *callbackMetadata  `json:",omitempty"`
+	Lambda    *lambdaMetadata    `json:",omitempty"`
+	Condition *conditionMetadata `json:",omitempty"`
+	Fail      *failMetadata      `json:",omitempty"`
+}
+
+type conditionMetadata struct {
+	Outcome string
+}
+
+type failMetadata struct {
+	ErrorMessage string
 }
 
 type callbackMetadata struct {
@@ -385,6 +493,12 @@ func (s *stepRun) describe() pipelineExecutionStep {
 		ps.Metadata = &stepMetadata{Callback: &callbackMetadata{CallbackToken: s.token, SqsQueueUrl: s.def.SqsQueueURL, OutputParameters: s.outputs}}
 	case StepTypeLambda:
 		ps.Metadata = &stepMetadata{Lambda: &lambdaMetadata{Arn: s.def.FunctionArn, OutputParameters: s.outputs}}
+	case StepTypeCondition:
+		if s.outcome != nil {
+			ps.Metadata = &stepMetadata{Condition: &conditionMetadata{Outcome: map[bool]string{true: "True", false: "False"}[*s.outcome]}}
+		}
+	case StepTypeFail:
+		ps.Metadata = &stepMetadata{Fail: &failMetadata{ErrorMessage: s.errorMessage}}
 	}
 	return ps
 }

@@ -66,8 +66,8 @@ func TestCreatePipelineRejectsBadDefinitions(t *testing.T) {
 		{"unknown dependency", Definition(Step{Name: "A", DependsOn: []string{"X"}}), `unknown step "X"`},
 		{"cycle", Definition(Step{Name: "A", DependsOn: []string{"B"}}, Step{Name: "B", DependsOn: []string{"A"}}), "cycle"},
 		{"callback without queue", Definition(Step{Name: "A", Type: StepTypeCallback}), "no SqsQueueUrl"},
-		{"lambda without function", `{"Steps": [{"Name": "L", "Type": "Lambda"}]}`, "no FunctionArn"},
-		{"no type", `{"Steps": [{"Name": "L"}]}`, "no Type"},
+		{"lambda without function", `{"Version": "2020-12-01", "Steps": [{"Name": "L", "Type": "Lambda"}]}`, "no FunctionArn"},
+		{"no type", `{"Version": "2020-12-01", "Steps": [{"Name": "L"}]}`, "no Type"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestCallbackStopFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if first.Status != StatusExecuting || first.PipelineExecutionArn != arn || len(first.Token) != 10 ||
-		!strings.Contains(string(first.Arguments), `"n":3`) {
+		!strings.Contains(*msgs[0].Body, `"arguments":{"b":true,"n":3,"s":"x"}`) {
 		t.Fatalf("Executing message %s", *msgs[0].Body)
 	}
 	steps, err := sm.ListPipelineExecutionSteps(ctx, &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -15,51 +16,86 @@ var ErrNotFound = errors.New("emulator: not found")
 // Step describes one step for Definition.
 type Step struct {
 	Name string
-	// Type is StepTypeCallback, StepTypeLambda or any other type (a generic
-	// step). Empty means "Processing".
+	// Type is StepTypeCallback, StepTypeLambda, StepTypeCondition,
+	// StepTypeFail or a generic step type such as "Training". Empty means
+	// "Processing".
 	Type      string
 	DependsOn []string
 	// SqsQueueURL is required for callback steps.
 	SqsQueueURL string
 	// FunctionArn is required for Lambda steps; empty means a made-up ARN.
 	FunctionArn string
-	// Arguments are the step's arguments; values may be any JSON value.
+	// Arguments are the step's arguments; values may be any JSON value,
+	// property references such as map[string]any{"Get": "Parameters.X"}
+	// included.
 	Arguments map[string]any
 	// Outputs names the step's String output parameters.
 	Outputs []string
+	// Conditions are a Condition step's conditions, for example
+	// map[string]any{"Type": "Equals", "LeftValue": ..., "RightValue": ...};
+	// IfSteps and ElseSteps are its branches.
+	Conditions         []any
+	IfSteps, ElseSteps []Step
+	// ErrorMessage is a Fail step's message: a string or an expression.
+	ErrorMessage any
 }
 
 // Definition returns a pipeline definition JSON with the given steps.
 func Definition(steps ...Step) string {
-	type output struct{ OutputName, OutputType string }
-	type step struct {
-		Name             string
-		Type             string
-		DependsOn        []string       `json:",omitempty"`
-		Arguments        map[string]any `json:",omitempty"`
-		SqsQueueUrl      string         `json:",omitempty"`
-		FunctionArn      string         `json:",omitempty"`
-		OutputParameters []output       `json:",omitempty"`
-	}
 	def := struct {
 		Version string
-		Steps   []step
-	}{Version: "2020-12-01", Steps: []step{}}
-	for _, s := range steps {
-		out := step{Name: s.Name, Type: s.Type, DependsOn: s.DependsOn, Arguments: s.Arguments, SqsQueueUrl: s.SqsQueueURL, FunctionArn: s.FunctionArn}
-		if out.Type == "" {
-			out.Type = "Processing"
-		}
-		if out.Type == StepTypeLambda && out.FunctionArn == "" {
-			out.FunctionArn = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
-		}
-		for _, o := range s.Outputs {
-			out.OutputParameters = append(out.OutputParameters, output{o, "String"})
-		}
-		def.Steps = append(def.Steps, out)
-	}
+		Steps   []map[string]any
+	}{Version: DefinitionVersion, Steps: stepObjects(steps)}
 	buf, _ := json.Marshal(def) // only strings, slices and caller's JSON values
 	return string(buf)
+}
+
+// stepObjects renders steps as definition step objects.
+func stepObjects(steps []Step) []map[string]any {
+	out := []map[string]any{}
+	for _, s := range steps {
+		typ := s.Type
+		if typ == "" {
+			typ = "Processing"
+		}
+		o := map[string]any{"Name": s.Name, "Type": typ}
+		if len(s.DependsOn) > 0 {
+			o["DependsOn"] = s.DependsOn
+		}
+		args := map[string]any{}
+		for k, v := range s.Arguments {
+			args[k] = v
+		}
+		switch typ {
+		case StepTypeCallback:
+			o["SqsQueueUrl"] = s.SqsQueueURL
+		case StepTypeLambda:
+			o["FunctionArn"] = s.FunctionArn
+			if s.FunctionArn == "" {
+				o["FunctionArn"] = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
+			}
+		case StepTypeCondition:
+			args["Conditions"] = s.Conditions
+			args["IfSteps"] = stepObjects(s.IfSteps)
+			args["ElseSteps"] = stepObjects(s.ElseSteps)
+		case StepTypeFail:
+			if s.ErrorMessage != nil {
+				args["ErrorMessage"] = s.ErrorMessage
+			}
+		}
+		if len(args) > 0 {
+			o["Arguments"] = args
+		}
+		if len(s.Outputs) > 0 {
+			var outs []map[string]string
+			for _, name := range s.Outputs {
+				outs = append(outs, map[string]string{"OutputName": name, "OutputType": "String"})
+			}
+			o["OutputParameters"] = outs
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // CreatePipeline creates a pipeline directly, without an API call, and
@@ -92,7 +128,25 @@ func (e *Emulator) StartExecution(pipelineName string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: pipeline %s", ErrNotFound, pipelineName)
 	}
-	return e.startExecution(p, newRequestID()+"-direct", "", ""), nil
+	arn, aerr := e.startExecution(p, startRequest{token: newRequestID() + "-direct"})
+	if aerr != nil {
+		return "", aerr
+	}
+	return arn, nil
+}
+
+// SetLambdaOutputs sets the output parameters that the function of every
+// Lambda step named stepName returns when it finishes, for steps that
+// finish after the call. Only outputs the step declares are kept; nil
+// removes the setting (the function then returns no outputs).
+func (e *Emulator) SetLambdaOutputs(stepName string, outputs map[string]string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if outputs == nil {
+		delete(e.state.lambdaOutputs, stepName)
+		return
+	}
+	e.state.lambdaOutputs[stepName] = maps.Clone(outputs)
 }
 
 // CreateQueue creates one of the emulator's queues (standard, default
@@ -168,7 +222,7 @@ func (e *Emulator) step(executionARN, stepName string) (*stepRun, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
 	}
-	if !slices.ContainsFunc(ex.pipeline.def.steps, func(d *stepDef) bool { return d.Name == stepName }) {
+	if !slices.ContainsFunc(ex.def.steps, func(d *stepDef) bool { return d.Name == stepName }) {
 		return nil, fmt.Errorf("%w: step %s in %s", ErrNotFound, stepName, executionARN)
 	}
 	return ex.byName[stepName], nil
