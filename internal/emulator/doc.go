@@ -26,17 +26,48 @@
 //
 // # SageMaker operations
 //
-// CreatePipeline, DescribePipeline, StartPipelineExecution,
-// DescribePipelineExecution, ListPipelineExecutions,
-// ListPipelineExecutionSteps, StopPipelineExecution,
-// SendPipelineExecutionStepSuccess, SendPipelineExecutionStepFailure and
-// RetryPipelineExecution.
-// Inputs are checked against the documented constraints (execution ARN
-// pattern and length, ClientRequestToken 32 to 128 characters, callback
-// token exactly 10 characters [a-zA-Z0-9], at most 50 output parameters with
-// names of at most 256 and values of at most 1024 characters, FailureReason
-// at most 256, MaxResults 1 to 100) and answered ValidationException
+// CreatePipeline, UpdatePipeline, DeletePipeline, DescribePipeline,
+// ListPipelines, StartPipelineExecution, DescribePipelineExecution,
+// DescribePipelineDefinitionForExecution, ListPipelineExecutions,
+// ListPipelineExecutionSteps, ListPipelineParametersForExecution,
+// StopPipelineExecution, RetryPipelineExecution,
+// SendPipelineExecutionStepSuccess and SendPipelineExecutionStepFailure.
+// Inputs are checked against the service model's constraints (execution
+// ARN pattern and length, pipeline and display name patterns, RoleArn
+// pattern, ClientRequestToken 32 to 128 characters and required where the
+// model requires it (the SDKs fill it in), callback token exactly 10
+// characters [a-zA-Z0-9], at most 50 output parameters with names of at
+// most 256 and values of at most 1024 characters, FailureReason at most
+// 256, MaxResults 1 to 100, SortOrder and SortBy enums,
+// MaxParallelExecutionSteps at least 1) and answered ValidationException
 // otherwise.
+//
+// Pipelines: UpdatePipeline changes the members it is given (a new
+// definition is checked as at creation), adds one to the PipelineVersionId
+// it returns and sets LastModifiedTime; executions already started keep the
+// definition they started with (DescribePipelineDefinitionForExecution
+// returns it). DescribePipeline answers only the latest version; another
+// PipelineVersionId is a ValidationException. DeletePipeline of a pipeline
+// with an Executing or Stopping execution is a ConflictException (SageMaker
+// documents nothing here: the emulator refuses rather than strand a running
+// execution); otherwise the pipeline, its executions and their callback
+// tokens are forgotten (ResourceNotFound afterwards) and the name is free
+// again; a repeat with the same ClientRequestToken answers the same
+// success. ListPipelines filters by PipelineNamePrefix, CreatedAfter and
+// CreatedBefore (both exclusive) and sorts by CreationTime (default) or
+// Name; ListPipelineExecutions filters by CreatedAfter and CreatedBefore
+// and sorts by CreationTime (default) or PipelineExecutionArn; both are
+// newest (or last) first unless SortOrder is Ascending.
+// ListPipelineParametersForExecution lists every declared parameter in
+// definition order with the value the execution used (given or default),
+// written as a string.
+//
+// Fields: CreatedBy and LastModifiedBy are empty objects, as SageMaker
+// answers API callers that are IAM principals rather than Studio users.
+// PipelineExperimentConfig is the definition's, resolved when the
+// execution starts, and left out when the definition has none.
+// ParallelismConfiguration is returned when set. PipelineVersionId is the
+// pipeline's version when the execution started.
 //
 // # Pipeline definitions
 //

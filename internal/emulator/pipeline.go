@@ -19,11 +19,13 @@ const (
 // pipelineState is the SageMaker side of the emulator. Every field is
 // guarded by Emulator.mu.
 type pipelineState struct {
-	pipelines   map[string]*pipeline  // by name
-	executions  map[string]*execution // by ARN
-	tokens      map[string]*stepRun   // by callback token
-	startTokens map[string]string     // pipeline name + "\x00" + token -> execution ARN
-	stepTimings map[string]StepTiming
+	pipelines    map[string]*pipeline  // by name
+	executions   map[string]*execution // by ARN
+	tokens       map[string]*stepRun   // by callback token
+	startTokens  map[string]string     // pipeline name + "\x00" + token -> execution ARN
+	deleteTokens map[string]bool       // pipeline name + "\x00" + token of accepted deletes
+	pipelineSeq  int
+	stepTimings  map[string]StepTiming
 	// lambdaOutputs are the outputs Lambda steps return, by step name.
 	lambdaOutputs map[string]map[string]string
 	timers        map[*time.Timer]struct{}
@@ -39,6 +41,7 @@ func newPipelineState() *pipelineState {
 		startTokens:   map[string]string{},
 		stepTimings:   map[string]StepTiming{},
 		lambdaOutputs: map[string]map[string]string{},
+		deleteTokens:  map[string]bool{},
 		timers:        map[*time.Timer]struct{}{},
 		changed:       make(chan struct{}),
 	}
@@ -59,6 +62,9 @@ func (st *pipelineState) notify() {
 
 type pipeline struct {
 	name, arn     string
+	seq           int   // creation order, for ListPipelines
+	version       int64 // PipelineVersionId: 1, then one more per UpdatePipeline
+	modified      time.Time
 	definitionSrc string
 	def           *definition
 	roleArn       string
@@ -80,6 +86,8 @@ type execution struct {
 	params        map[string]any // pipeline parameter values, typed
 	skipped       map[string]bool
 	maxParallel   int // 0: no limit
+	version       int64
+	experiment    *experimentConfig
 	displayName   string
 	description   string
 	status        string

@@ -19,16 +19,21 @@ func (e *Emulator) sageMakerService() *service {
 		name:        "sagemaker",
 		contentType: "application/x-amz-json-1.1",
 		ops: map[string]handlerFunc{
-			"CreatePipeline":                   e.createPipeline,
-			"DescribePipeline":                 e.describePipeline,
-			"StartPipelineExecution":           e.startPipelineExecution,
-			"DescribePipelineExecution":        e.describePipelineExecution,
-			"ListPipelineExecutions":           e.listPipelineExecutions,
-			"ListPipelineExecutionSteps":       e.listPipelineExecutionSteps,
-			"StopPipelineExecution":            e.stopPipelineExecution,
-			"RetryPipelineExecution":           e.retryPipelineExecution,
-			"SendPipelineExecutionStepSuccess": e.sendStepSuccess,
-			"SendPipelineExecutionStepFailure": e.sendStepFailure,
+			"CreatePipeline":                         e.createPipeline,
+			"DescribePipeline":                       e.describePipeline,
+			"StartPipelineExecution":                 e.startPipelineExecution,
+			"DescribePipelineExecution":              e.describePipelineExecution,
+			"ListPipelineExecutions":                 e.listPipelineExecutions,
+			"ListPipelineExecutionSteps":             e.listPipelineExecutionSteps,
+			"StopPipelineExecution":                  e.stopPipelineExecution,
+			"RetryPipelineExecution":                 e.retryPipelineExecution,
+			"UpdatePipeline":                         e.updatePipeline,
+			"DeletePipeline":                         e.deletePipeline,
+			"ListPipelines":                          e.listPipelines,
+			"DescribePipelineDefinitionForExecution": e.describePipelineDefinitionForExecution,
+			"ListPipelineParametersForExecution":     e.listPipelineParametersForExecution,
+			"SendPipelineExecutionStepSuccess":       e.sendStepSuccess,
+			"SendPipelineExecutionStepFailure":       e.sendStepFailure,
 		},
 	}
 }
@@ -60,106 +65,6 @@ func (e *Emulator) lookupExecution(arn string) (*execution, *apiError) {
 		return nil, notFound("Pipeline execution '%s' does not exist.", arn)
 	}
 	return ex, nil
-}
-
-type createPipelineInput struct {
-	PipelineName                 string
-	PipelineDisplayName          string
-	PipelineDescription          string
-	PipelineDefinition           string
-	PipelineDefinitionS3Location any
-	RoleArn                      string
-	ClientRequestToken           string
-}
-
-func (e *Emulator) createPipeline(_ *http.Request, body []byte) (any, *apiError) {
-	var in createPipelineInput
-	if err := decodeInput(body, &in); err != nil {
-		return nil, err
-	}
-	if err := firstError(
-		checkRequired("PipelineName", in.PipelineName),
-		checkPattern("PipelineName", in.PipelineName, pipelineNamePattern),
-		checkRequired("RoleArn", in.RoleArn),
-		checkClientToken(in.ClientRequestToken, false),
-	); err != nil {
-		return nil, err
-	}
-	if in.PipelineDefinitionS3Location != nil {
-		return nil, validationError("PipelineDefinitionS3Location is not supported by the emulator; pass PipelineDefinition")
-	}
-	if err := checkRequired("PipelineDefinition", in.PipelineDefinition); err != nil {
-		return nil, err
-	}
-	def, err := parseDefinition(in.PipelineDefinition)
-	if err != nil {
-		return nil, validationError("Invalid PipelineDefinition: %v", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if p, exists := e.state.pipelines[in.PipelineName]; exists {
-		if in.ClientRequestToken != "" && in.ClientRequestToken == p.createToken {
-			return map[string]string{"PipelineArn": p.arn}, nil
-		}
-		return nil, validationError("Pipeline names must be unique within an AWS account and region. Pipeline with name (%s) already exists.", in.PipelineName)
-	}
-	p := &pipeline{
-		name:          in.PipelineName,
-		arn:           e.pipelineARN(in.PipelineName),
-		definitionSrc: in.PipelineDefinition,
-		def:           def,
-		roleArn:       in.RoleArn,
-		description:   in.PipelineDescription,
-		displayName:   in.PipelineDisplayName,
-		createToken:   in.ClientRequestToken,
-		created:       time.Now(),
-	}
-	if p.displayName == "" {
-		p.displayName = p.name
-	}
-	e.state.pipelines[p.name] = p
-	return map[string]string{"PipelineArn": p.arn}, nil
-}
-
-type describePipelineOutput struct {
-	PipelineArn         string
-	PipelineName        string
-	PipelineDisplayName string
-	PipelineDescription string `json:",omitempty"`
-	PipelineDefinition  string
-	RoleArn             string
-	PipelineStatus      string
-	CreationTime        *epochSeconds
-	LastModifiedTime    *epochSeconds
-	LastRunTime         *epochSeconds `json:",omitempty"`
-}
-
-func (e *Emulator) describePipeline(_ *http.Request, body []byte) (any, *apiError) {
-	var in struct{ PipelineName string }
-	if err := decodeInput(body, &in); err != nil {
-		return nil, err
-	}
-	if err := checkRequired("PipelineName", in.PipelineName); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p, err := e.lookupPipeline(in.PipelineName)
-	if err != nil {
-		return nil, err
-	}
-	return describePipelineOutput{
-		PipelineArn:         p.arn,
-		PipelineName:        p.name,
-		PipelineDisplayName: p.displayName,
-		PipelineDescription: p.description,
-		PipelineDefinition:  p.definitionSrc,
-		RoleArn:             p.roleArn,
-		PipelineStatus:      "Active",
-		CreationTime:        ts(p.created),
-		LastModifiedTime:    ts(p.created),
-		LastRunTime:         ts(p.lastRun),
-	}, nil
 }
 
 type startPipelineExecutionInput struct {
@@ -312,6 +217,14 @@ func (e *Emulator) startExecution(p *pipeline, req startRequest) (string, *apiEr
 	if req.maxParallel > 0 {
 		ex.maxParallel = req.maxParallel
 	}
+	ex.version = p.version
+	if p.def.experiment != nil {
+		ex.experiment = &experimentConfig{}
+		v, _ := resolve(p.def.experiment, ex.lookup) // Parameters and Execution only: checked at creation
+		m, _ := v.(map[string]any)
+		ex.experiment.ExperimentName = stringValue(m["ExperimentName"])
+		ex.experiment.TrialName = stringValue(m["TrialName"])
+	}
 	if ex.displayName == "" {
 		ex.displayName = "execution-" + strconv.FormatInt(now.UnixMilli(), 10)
 	}
@@ -334,6 +247,16 @@ type describePipelineExecutionOutput struct {
 	FailureReason                string `json:",omitempty"`
 	CreationTime                 *epochSeconds
 	LastModifiedTime             *epochSeconds
+	CreatedBy                    userContext
+	LastModifiedBy               userContext
+	PipelineExperimentConfig     *experimentConfig  `json:",omitempty"`
+	ParallelismConfiguration     *parallelismOutput `json:",omitempty"`
+	PipelineVersionId            int64
+}
+
+type experimentConfig struct {
+	ExperimentName string `json:",omitempty"`
+	TrialName      string `json:",omitempty"`
 }
 
 func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
@@ -356,12 +279,16 @@ func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any,
 		FailureReason:                ex.failureReason,
 		CreationTime:                 ts(ex.created),
 		LastModifiedTime:             ts(ex.modified),
+		PipelineExperimentConfig:     ex.experiment,
+		ParallelismConfiguration:     parallelism(ex.maxParallel),
+		PipelineVersionId:            ex.version,
 	}, nil
 }
 
 type pipelineExecutionSummary struct {
 	PipelineExecutionArn           string
 	PipelineExecutionDisplayName   string
+	PipelineExecutionDescription   string `json:",omitempty"`
 	PipelineExecutionStatus        string
 	PipelineExecutionFailureReason string `json:",omitempty"`
 	StartTime                      *epochSeconds
@@ -370,12 +297,15 @@ type pipelineExecutionSummary struct {
 func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *apiError) {
 	var in struct {
 		pageInput
+		timeFilter
 		PipelineName string
+		SortBy       string
 	}
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
 	}
-	if err := firstError(checkRequired("PipelineName", in.PipelineName), in.check()); err != nil {
+	if err := firstError(checkRequired("PipelineName", in.PipelineName), in.check(), in.checkTimes(),
+		checkSortBy(in.SortBy, "CreationTime", "PipelineExecutionArn")); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -386,9 +316,16 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 	}
 	items := make([]keyed[*execution], 0, len(p.executions))
 	for _, ex := range p.executions {
-		items = append(items, keyed[*execution]{seqKey(ex.seq), ex})
+		if !in.keep(ex.created) {
+			continue
+		}
+		key := seqKey(ex.seq)
+		if in.SortBy == "PipelineExecutionArn" {
+			key = ex.arn
+		}
+		items = append(items, keyed[*execution]{key, ex})
 	}
-	page, next, err := paginate(in.pageInput, "executions:"+p.arn, items)
+	page, next, err := paginate(in.pageInput, "executions:"+in.SortBy+":"+p.arn, items)
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +337,7 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 		out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, pipelineExecutionSummary{
 			PipelineExecutionArn:           ex.arn,
 			PipelineExecutionDisplayName:   ex.displayName,
+			PipelineExecutionDescription:   ex.description,
 			PipelineExecutionStatus:        ex.status,
 			PipelineExecutionFailureReason: ex.failureReason,
 			StartTime:                      ts(ex.created),
@@ -539,12 +477,19 @@ func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *ap
 }
 
 func (e *Emulator) retryPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
-	var in struct{ PipelineExecutionArn, ClientRequestToken string }
+	var in struct {
+		PipelineExecutionArn, ClientRequestToken string
+		ParallelismConfiguration                 *parallelismConfiguration
+	}
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
 	}
 	if err := firstError(checkExecutionARN(in.PipelineExecutionArn), checkClientToken(in.ClientRequestToken, true)); err != nil {
 		return nil, err
+	}
+	parallel, perr := in.ParallelismConfiguration.check()
+	if perr != nil {
+		return nil, perr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -560,6 +505,9 @@ func (e *Emulator) retryPipelineExecution(_ *http.Request, body []byte) (any, *a
 		return nil, validationError("Pipeline execution with ARN %s has status %s. Only pipelines with 'Failed' status can be retried.", ex.arn, ex.status)
 	}
 	ex.retryTokens = append(ex.retryTokens, in.ClientRequestToken)
+	if parallel > 0 {
+		ex.maxParallel = parallel
+	}
 	e.retry(ex)
 	return ok, nil
 }

@@ -342,8 +342,8 @@ func TestErrorsDecoded(t *testing.T) {
 	}
 
 	t.Run("unknown operation", func(t *testing.T) {
-		_, err := sm.DeletePipeline(ctx, &sagemaker.DeletePipelineInput{PipelineName: aws.String("x"), ClientRequestToken: aws.String(token('d'))})
-		requireCode(t, err, "UnknownOperationException", "DeletePipeline")
+		_, err := sm.DeleteModel(ctx, &sagemaker.DeleteModelInput{ModelName: aws.String("x")})
+		requireCode(t, err, "UnknownOperationException", "DeleteModel")
 	})
 }
 

@@ -113,9 +113,7 @@ func (e *Emulator) CreatePipeline(name, definitionJSON string) (string, error) {
 	if p, ok := e.state.pipelines[name]; ok {
 		return p.arn, fmt.Errorf("emulator: pipeline %s already exists", name)
 	}
-	p := &pipeline{name: name, arn: e.pipelineARN(name), definitionSrc: definitionJSON, def: def, displayName: name,
-		roleArn: fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID)}
-	e.state.pipelines[name] = p
+	p := e.newPipeline(name, definitionJSON, def, fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID))
 	return p.arn, nil
 }
 
