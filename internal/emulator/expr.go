@@ -241,10 +241,7 @@ func stringValue(v any) string {
 // typedOutput converts a step output's string value to its declared type.
 func typedOutput(value, outputType string) (any, error) {
 	switch outputType {
-	case "Integer", "Float":
-		p := paramDecl{Type: outputType}
-		return p.typed(value)
-	case "Boolean":
+	case "Integer", "Float", "Boolean":
 		p := paramDecl{Type: outputType}
 		return p.typed(value)
 	}
@@ -270,17 +267,17 @@ func checkCondition(c any) error {
 		}
 	case typ == "In":
 		if _, ok := obj["QueryValue"]; !ok {
-			return fmt.Errorf("In needs a QueryValue")
+			return fmt.Errorf("condition In needs a QueryValue")
 		}
 		if _, ok := obj["Values"].([]any); !ok {
-			return fmt.Errorf("In needs a list of Values")
+			return fmt.Errorf("condition In needs a list of Values")
 		}
 	case typ == "Not":
 		return checkCondition(obj["Condition"])
 	case typ == "Or":
 		list, ok := obj["Conditions"].([]any)
 		if !ok || len(list) == 0 {
-			return fmt.Errorf("Or needs a list of Conditions")
+			return fmt.Errorf("condition Or needs a list of Conditions")
 		}
 		for _, sub := range list {
 			if err := checkCondition(sub); err != nil {
