@@ -88,7 +88,9 @@ func TestIntegrationStopAfterStoppedFailureAndRetry(t *testing.T) {
 		t.Fatalf("stop result %+v", res)
 	}
 
-	res, err = s.Stop(ctx, arn, func(o *pipelinestop.Options) { o.Token = pipelinestop.DeriveToken("StopPipelineExecution", arn, "attempt-2") })
+	res, err = s.Stop(ctx, arn, func(o *pipelinestop.Options) {
+		o.Token = pipelinestop.DeriveToken("StopPipelineExecution", arn, "attempt-2")
+	})
 	if err != nil || !res.Accepted {
 		t.Fatalf("stop with a new token: %+v, %v", res, err)
 	}

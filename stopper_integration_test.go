@@ -180,7 +180,7 @@ func TestIntegrationLambdaBlockedStop(t *testing.T) {
 		reasons string
 	}{
 		{"function returns", emulator.StepTiming{Duration: 300 * time.Millisecond, LambdaTimeout: 10 * time.Second}, types.PipelineExecutionStatusStopped, ""},
-		{"step times out", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: 400 * time.Millisecond}, types.PipelineExecutionStatusFailed, "timed out"},
+		{"step times out", emulator.StepTiming{Duration: emulator.Forever, LambdaTimeout: 400 * time.Millisecond}, types.PipelineExecutionStatusFailed, emulator.ExecutionFailureReason},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -346,7 +346,7 @@ func TestLambdaTimeoutWhileStopping(t *testing.T) {
 		t.Fatalf("execution %s, want Failed", st)
 	}
 	rec := logs.record(t, "execution failed while stopping", arn)
-	if !strings.Contains(fmt.Sprint(rec["failure_reason"]), "Lambda step Notify timed out") {
+	if fmt.Sprint(rec["failure_reason"]) != emulator.ExecutionFailureReason {
 		t.Errorf("record %v", rec)
 	}
 }

@@ -349,6 +349,9 @@ func (d *definition) link(s *stepDef) error {
 		if dep == s.Name {
 			return fmt.Errorf("step %q depends on itself", s.Name)
 		}
+		if d.byName[dep].Type == StepTypeFail {
+			return fmt.Errorf("step %s can not depend on fail step %s", s.Name, dep)
+		}
 	}
 	deps := slices.Clone(s.DependsOn)
 	add := func(name string) {

@@ -110,9 +110,8 @@ func TestReferenceToAnOutputNeverSetFailsTheStep(t *testing.T) {
 		Step{Name: "Use", Type: StepTypeCallback, SqsQueueURL: q, Arguments: map[string]any{"s": get("Steps.Score.OutputParameters['score']")}},
 	))
 	waitExecution(t, e, arn, StatusFailed)
-	st, reason, _ := e.ExecutionStatus(arn)
-	if st != StatusFailed || !strings.Contains(reason, "Use") {
-		t.Fatalf("execution %s %q", st, reason)
+	if r := stepFailureReason(t, e.SageMakerClient(), arn, "Use"); !strings.Contains(r, "did not set its output score") {
+		t.Fatalf("step Use failure reason %q", r)
 	}
 }
 
@@ -223,7 +222,7 @@ func TestFailStepFailsTheExecutionWithItsMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.PipelineExecutionStatus != types.PipelineExecutionStatusFailed || !strings.Contains(aws.ToString(d.FailureReason), "MSE 7.5 is above 6.0") {
+	if d.PipelineExecutionStatus != types.PipelineExecutionStatusFailed || aws.ToString(d.FailureReason) != ExecutionFailureReason {
 		t.Fatalf("execution %s, reason %q", d.PipelineExecutionStatus, aws.ToString(d.FailureReason))
 	}
 	steps, err := sm.ListPipelineExecutionSteps(testContext(t), &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
@@ -273,6 +272,7 @@ func TestDefinitionValidation(t *testing.T) {
 		{"unknown condition", Definition(Step{Name: "C", Type: StepTypeCondition, Conditions: []any{cond("Between")}}), `unknown condition Type "Between"`},
 		{"duplicate name in a branch", Definition(Step{Name: "A"}, Step{Name: "C", Type: StepTypeCondition, Conditions: []any{cond("Equals", "LeftValue", 1, "RightValue", 1)},
 			IfSteps: []Step{{Name: "A"}}}), "more than once"},
+		{"depends on a fail step", Definition(Step{Name: "F", Type: StepTypeFail}, Step{Name: "A", DependsOn: []string{"F"}}), "can not depend on fail step F"},
 		{"outputs on a generic step", `{"Version": "2020-12-01", "Steps": [{"Name": "A", "Type": "Processing", "OutputParameters": [{"OutputName": "o"}]}]}`, "cannot declare OutputParameters"},
 		{"fine", Definition(Step{Name: "C", Type: StepTypeCallback, SqsQueueURL: q}, Step{Name: "L", Type: StepTypeLambda,
 			FunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:notify:$LATEST"}), ""},
@@ -336,5 +336,22 @@ func TestStartParametersValidated(t *testing.T) {
 			}
 			requireCode(t, err, "ValidationException", tt.want)
 		})
+	}
+}
+
+// TestFailStepWithoutMessage: SageMaker leaves the step's FailureReason
+// out and reports an empty ErrorMessage.
+func TestFailStepWithoutMessage(t *testing.T) {
+	e := StartTest(t, Config{})
+	sm := e.SageMakerClient()
+	arn := createAndStart(t, sm, "fail-quietly", Definition(Step{Name: "F", Type: StepTypeFail}))
+	waitExecution(t, e, arn, StatusFailed)
+	out, err := sm.ListPipelineExecutionSteps(testContext(t), &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.PipelineExecutionSteps[0]
+	if s.FailureReason != nil || s.Metadata == nil || s.Metadata.Fail == nil || s.Metadata.Fail.ErrorMessage == nil || *s.Metadata.Fail.ErrorMessage != "" {
+		t.Fatalf("step %+v, metadata %+v", s, s.Metadata)
 	}
 }

@@ -62,8 +62,19 @@
 // definition order with the value the execution used (given or default),
 // written as a string.
 //
-// Fields: CreatedBy and LastModifiedBy are empty objects, as SageMaker
-// answers API callers that are IAM principals rather than Studio users.
+// Fields: CreatedBy and LastModifiedBy carry only IamIdentity, as
+// SageMaker answers API callers that are IAM principals rather than Studio
+// users. Signatures are not checked, so the emulator takes the access key
+// ID of the request's signature for the principal: Arn
+// arn:aws:iam::<account>:user/<access key ID> and PrincipalId the key ID
+// ("anonymous" when unsigned). CreatePipeline and StartPipelineExecution
+// set both; UpdatePipeline, and an effective stop or retry of an
+// execution, set LastModifiedBy. Pipelines and executions created with the
+// emulator's Go helpers (CreatePipeline, StartExecution) have empty ones.
+// A failed execution's FailureReason is always "Step failure: One or
+// multiple steps failed." (ExecutionFailureReason), in
+// DescribePipelineExecution and in ListPipelineExecutions' summaries, as
+// SageMaker writes it; the failed step's own FailureReason says why.
 // PipelineExperimentConfig is the definition's, resolved when the
 // execution starts, and left out when the definition has none.
 // ParallelismConfiguration is returned when set. PipelineVersionId is the
@@ -188,10 +199,10 @@
 //   - A callback step, when it starts, gets a fresh 10-character token and
 //     sends {"token", "pipelineExecutionArn", "arguments", "status":
 //     "Executing"} to its SqsQueueUrl ("arguments" is the step's Arguments
-//     object as written in the definition, values of any JSON type). It waits
+//     object with its expressions resolved, values of any JSON type). It waits
 //     for an answer without any timeout. Success: Succeeded with its
 //     outputs, the next steps start. Failure: the step Failed with the
-//     reason, the execution Failed with "Step <name> failed: <reason>".
+//     reason, the execution Failed with ExecutionFailureReason.
 //     Stopped while waiting, the step is Stopping and a second message for
 //     the same token is sent with "status": "Stopping"; the execution stays
 //     Stopping until either answer arrives, then the step and (once nothing
@@ -201,8 +212,9 @@
 //     for ever, as a lost message makes real pipelines wait).
 //   - A Lambda step's function runs Timing.LambdaRunTime; the step fails
 //     when Timing.LambdaTimeout passes first (counted from the step's start),
-//     with the reason "Lambda step <name> timed out after <d>", and the
-//     execution Failed. Stopped, the step is Stopping and the execution stays
+//     with the reason "Lambda step <name> timed out after <d>" (SageMaker's
+//     wording is not documented), and the execution Failed. Its outputs
+//     are those set with SetLambdaOutputs. Stopped, the step is Stopping and the execution stays
 //     Stopping until the function finishes (Stopped) or times out (Failed).
 //   - When a step fails, the other running steps are Stopped without
 //     messages and later answers to them are conflicts.

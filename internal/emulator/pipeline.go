@@ -62,7 +62,9 @@ func (st *pipelineState) notify() {
 
 type pipeline struct {
 	name, arn     string
-	seq           int   // creation order, for ListPipelines
+	seq           int // creation order, for ListPipelines
+	createdBy     userContext
+	modifiedBy    userContext
 	version       int64 // PipelineVersionId: 1, then one more per UpdatePipeline
 	modified      time.Time
 	definitionSrc string
@@ -88,6 +90,8 @@ type execution struct {
 	maxParallel   int // 0: no limit
 	version       int64
 	experiment    *experimentConfig
+	createdBy     userContext
+	modifiedBy    userContext
 	displayName   string
 	description   string
 	status        string
@@ -401,8 +405,13 @@ func (e *Emulator) failStep(s *stepRun, reason string) {
 			e.setStep(o, StatusStopped)
 		}
 	}
-	e.setExecution(ex, StatusFailed, fmt.Sprintf("Step %s failed: %s", s.def.Name, reason))
+	e.setExecution(ex, StatusFailed, ExecutionFailureReason)
 }
+
+// ExecutionFailureReason is the FailureReason of an execution that failed
+// because a step failed, as SageMaker writes it; the step's own reason is
+// the step's FailureReason.
+const ExecutionFailureReason = "Step failure: One or multiple steps failed."
 
 // stop moves an Executing execution to Stopping and each running step
 // towards Stopped.

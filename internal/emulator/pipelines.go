@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
@@ -65,7 +66,7 @@ func (in *pipelineFields) check(create bool) (*definition, int, *apiError) {
 	return def, parallel, nil
 }
 
-func (e *Emulator) createPipeline(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) createPipeline(r *http.Request, body []byte) (any, *apiError) {
 	var in struct {
 		pipelineFields
 		ClientRequestToken string
@@ -94,6 +95,8 @@ func (e *Emulator) createPipeline(_ *http.Request, body []byte) (any, *apiError)
 	}
 	p := e.newPipeline(in.PipelineName, in.PipelineDefinition, def, in.RoleArn)
 	p.description, p.createToken, p.maxParallel = in.PipelineDescription, in.ClientRequestToken, parallel
+	p.createdBy = e.caller(r)
+	p.modifiedBy = p.createdBy
 	if in.PipelineDisplayName != "" {
 		p.displayName = in.PipelineDisplayName
 	}
@@ -114,7 +117,7 @@ func (e *Emulator) newPipeline(name, src string, def *definition, roleArn string
 	return p
 }
 
-func (e *Emulator) updatePipeline(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) updatePipeline(r *http.Request, body []byte) (any, *apiError) {
 	var in pipelineFields
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
@@ -146,6 +149,7 @@ func (e *Emulator) updatePipeline(_ *http.Request, body []byte) (any, *apiError)
 	}
 	p.version++
 	p.modified = time.Now()
+	p.modifiedBy = e.caller(r)
 	return struct {
 		PipelineArn       string
 		PipelineVersionId int64
@@ -200,8 +204,31 @@ func (e *Emulator) deletePipeline(_ *http.Request, body []byte) (any, *apiError)
 }
 
 // userContext is the CreatedBy and LastModifiedBy members. Callers of the
-// API are IAM principals, not Studio users, so SageMaker leaves it empty.
-type userContext struct{}
+// API are IAM principals, not Studio users, so SageMaker fills only
+// IamIdentity.
+type userContext struct {
+	IamIdentity *iamIdentity `json:",omitempty"`
+}
+
+type iamIdentity struct {
+	Arn         string
+	PrincipalId string
+}
+
+// caller is the IAM identity the emulator records for a request: the
+// signature's access key ID stands for the principal (signatures are not
+// checked, so no real identity is known), as the IAM user
+// arn:aws:iam::<account>:user/<access key ID>; an unsigned request is the
+// user "anonymous".
+func (e *Emulator) caller(r *http.Request) userContext {
+	id := "anonymous"
+	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+		if akid, _, ok := strings.Cut(cred, "/"); ok && akid != "" && !strings.ContainsAny(akid, " ,") {
+			id = akid
+		}
+	}
+	return userContext{IamIdentity: &iamIdentity{Arn: fmt.Sprintf("arn:aws:iam::%s:user/%s", e.cfg.AccountID, id), PrincipalId: id}}
+}
 
 type describePipelineOutput struct {
 	PipelineArn              string
@@ -260,6 +287,8 @@ func (e *Emulator) describePipeline(_ *http.Request, body []byte) (any, *apiErro
 		LastModifiedTime:         ts(p.modified),
 		LastRunTime:              ts(p.lastRun),
 		ParallelismConfiguration: parallelism(p.maxParallel),
+		CreatedBy:                p.createdBy,
+		LastModifiedBy:           p.modifiedBy,
 	}, nil
 }
 

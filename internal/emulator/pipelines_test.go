@@ -272,7 +272,17 @@ func TestExecutionParametersAndFields(t *testing.T) {
 	}
 	id := arn[len(arn)-12:]
 	if d.PipelineExperimentConfig == nil || aws.ToString(d.PipelineExperimentConfig.ExperimentName) != "fields" ||
-		aws.ToString(d.PipelineExperimentConfig.TrialName) != id || d.CreatedBy == nil || d.LastModifiedBy == nil || aws.ToInt64(d.PipelineVersionId) != 1 {
-		t.Fatalf("describe: experiment %+v, created by %v, version %v", d.PipelineExperimentConfig, d.CreatedBy, d.PipelineVersionId)
+		aws.ToString(d.PipelineExperimentConfig.TrialName) != id || aws.ToInt64(d.PipelineVersionId) != 1 {
+		t.Fatalf("describe: experiment %+v, version %v", d.PipelineExperimentConfig, d.PipelineVersionId)
+	}
+	// The client's access key ID ("test") stands for the IAM principal.
+	for what, u := range map[string]*types.UserContext{"CreatedBy": d.CreatedBy, "LastModifiedBy": d.LastModifiedBy} {
+		if u == nil || u.IamIdentity == nil || aws.ToString(u.IamIdentity.Arn) != "arn:aws:iam::123456789012:user/test" || aws.ToString(u.IamIdentity.PrincipalId) != "test" {
+			t.Fatalf("%s %+v", what, u)
+		}
+	}
+	p, err := sm.DescribePipeline(ctx, &sagemaker.DescribePipelineInput{PipelineName: aws.String("fields")})
+	if err != nil || p.CreatedBy == nil || p.CreatedBy.IamIdentity == nil || aws.ToString(p.CreatedBy.IamIdentity.PrincipalId) != "test" {
+		t.Fatalf("DescribePipeline CreatedBy: %+v, %v", p, err)
 	}
 }

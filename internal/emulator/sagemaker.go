@@ -97,7 +97,7 @@ func (c *parallelismConfiguration) check() (int, *apiError) {
 	return *c.MaxParallelExecutionSteps, nil
 }
 
-func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) startPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
 	var in startPipelineExecutionInput
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
@@ -134,6 +134,7 @@ func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *a
 	arn, err := e.startExecution(p, startRequest{
 		token: in.ClientRequestToken, displayName: in.PipelineExecutionDisplayName,
 		description: in.PipelineExecutionDescription, params: in.PipelineParameters, maxParallel: parallel,
+		caller: e.caller(r),
 	})
 	if err != nil {
 		return nil, err
@@ -146,6 +147,7 @@ type startRequest struct {
 	token, displayName, description string
 	params                          []outputParameter
 	maxParallel                     int // 0: the pipeline's
+	caller                          userContext
 }
 
 // bindParams checks the parameters given to a start against the
@@ -218,6 +220,7 @@ func (e *Emulator) startExecution(p *pipeline, req startRequest) (string, *apiEr
 		ex.maxParallel = req.maxParallel
 	}
 	ex.version = p.version
+	ex.createdBy, ex.modifiedBy = req.caller, req.caller
 	if p.def.experiment != nil {
 		ex.experiment = &experimentConfig{}
 		v, _ := resolve(p.def.experiment, ex.lookup) // Parameters and Execution only: checked at creation
@@ -282,6 +285,8 @@ func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any,
 		PipelineExperimentConfig:     ex.experiment,
 		ParallelismConfiguration:     parallelism(ex.maxParallel),
 		PipelineVersionId:            ex.version,
+		CreatedBy:                    ex.createdBy,
+		LastModifiedBy:               ex.modifiedBy,
 	}, nil
 }
 
@@ -441,7 +446,7 @@ func (s *stepRun) describe() pipelineExecutionStep {
 	return ps
 }
 
-func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) stopPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
 	var in struct{ PipelineExecutionArn, ClientRequestToken string }
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
@@ -470,13 +475,14 @@ func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *ap
 		return nil, conflict("Pipeline execution %s is transitioning between steps; try again", ex.arn)
 	}
 	ex.stopToken = in.ClientRequestToken
+	ex.modifiedBy = e.caller(r)
 	ex.effectiveStops++
 	ex.stopSuccesses++
 	e.stop(ex)
 	return ok, nil
 }
 
-func (e *Emulator) retryPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) retryPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
 	var in struct {
 		PipelineExecutionArn, ClientRequestToken string
 		ParallelismConfiguration                 *parallelismConfiguration
@@ -505,6 +511,7 @@ func (e *Emulator) retryPipelineExecution(_ *http.Request, body []byte) (any, *a
 		return nil, validationError("Pipeline execution with ARN %s has status %s. Only pipelines with 'Failed' status can be retried.", ex.arn, ex.status)
 	}
 	ex.retryTokens = append(ex.retryTokens, in.ClientRequestToken)
+	ex.modifiedBy = e.caller(r)
 	if parallel > 0 {
 		ex.maxParallel = parallel
 	}

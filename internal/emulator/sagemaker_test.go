@@ -217,8 +217,11 @@ func TestCallbackSuccessAndFailure(t *testing.T) {
 	}
 	waitExecution(t, e, failed, StatusFailed)
 	d, err := sm.DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: &failed})
-	if err != nil || !strings.Contains(aws.ToString(d.FailureReason), "boom") {
+	if err != nil || aws.ToString(d.FailureReason) != ExecutionFailureReason {
 		t.Fatalf("describe failed execution: %v, reason %q", err, aws.ToString(d.FailureReason))
+	}
+	if r := stepFailureReason(t, sm, failed, "Wait"); r != "boom" {
+		t.Fatalf("step failure reason %q; want boom", r)
 	}
 }
 
@@ -254,8 +257,8 @@ func TestLambdaStop(t *testing.T) {
 		}
 		waitExecution(t, e, arn, StatusFailed)
 		_, reason, _ := e.ExecutionStatus(arn)
-		if !strings.Contains(reason, "timed out") {
-			t.Fatalf("failure reason %q", reason)
+		if r := stepFailureReason(t, sm, arn, "SlowL"); reason != ExecutionFailureReason || !strings.Contains(r, "timed out") {
+			t.Fatalf("failure reasons: execution %q, step %q", reason, r)
 		}
 	})
 }
