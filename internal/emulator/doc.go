@@ -46,8 +46,9 @@
 // definition is checked as at creation), adds one to the PipelineVersionId
 // it returns and sets LastModifiedTime; executions already started keep the
 // definition they started with (DescribePipelineDefinitionForExecution
-// returns it). DescribePipeline answers only the latest version; another
-// PipelineVersionId is a ValidationException. DeletePipeline of a pipeline
+// returns it). DescribePipeline and StartPipelineExecution know only the
+// latest version; another PipelineVersionId is a ValidationException.
+// SelectiveExecutionConfig is refused as not supported. DeletePipeline of a pipeline
 // with an Executing or Stopping execution is a ConflictException (SageMaker
 // documents nothing here: the emulator refuses rather than strand a running
 // execution); otherwise the pipeline, its executions and their callback

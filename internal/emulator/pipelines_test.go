@@ -29,7 +29,9 @@ func TestUpdatePipelineKeepsRunningExecutionsOnTheirDefinition(t *testing.T) {
 	if err != nil || aws.ToInt64(up.PipelineVersionId) != 2 || aws.ToString(up.PipelineArn) != e.pipelineARN("upsert") {
 		t.Fatalf("UpdatePipeline: %+v, %v", up, err)
 	}
-	second, err := sm.StartPipelineExecution(ctx, &sagemaker.StartPipelineExecutionInput{PipelineName: aws.String("upsert")})
+	_, err = sm.StartPipelineExecution(ctx, &sagemaker.StartPipelineExecutionInput{PipelineName: aws.String("upsert"), PipelineVersionId: aws.Int64(1)})
+	requireCode(t, err, "ValidationException", "PipelineVersionId 1 is not available")
+	second, err := sm.StartPipelineExecution(ctx, &sagemaker.StartPipelineExecutionInput{PipelineName: aws.String("upsert"), PipelineVersionId: aws.Int64(2)})
 	if err != nil {
 		t.Fatal(err)
 	}

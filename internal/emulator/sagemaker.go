@@ -75,6 +75,7 @@ type startPipelineExecutionInput struct {
 	PipelineParameters           []outputParameter
 	ParallelismConfiguration     *parallelismConfiguration
 	SelectiveExecutionConfig     any
+	PipelineVersionId            *int64
 }
 
 // parallelismConfiguration is the ParallelismConfiguration member.
@@ -130,6 +131,9 @@ func (e *Emulator) startPipelineExecution(r *http.Request, body []byte) (any, *a
 	p, err := e.lookupPipeline(in.PipelineName)
 	if err != nil {
 		return nil, err
+	}
+	if in.PipelineVersionId != nil && *in.PipelineVersionId != p.version {
+		return nil, validationError("The emulator keeps only the latest version (%d) of pipeline %s; PipelineVersionId %d is not available.", p.version, p.arn, *in.PipelineVersionId)
 	}
 	arn, err := e.startExecution(p, startRequest{
 		token: in.ClientRequestToken, displayName: in.PipelineExecutionDisplayName,
