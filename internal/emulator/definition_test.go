@@ -355,3 +355,23 @@ func TestFailStepWithoutMessage(t *testing.T) {
 		t.Fatalf("step %+v, metadata %+v", s, s.Metadata)
 	}
 }
+
+// TestDefinitionBuilderJSON pins the JSON Definition writes (member order
+// included: users compare it, and pipelinestoptest's example prints it).
+func TestDefinitionBuilderJSON(t *testing.T) {
+	got := Definition(Step{Name: "Train", Type: "Training"}, Step{Name: "Approve", Type: StepTypeCallback, DependsOn: []string{"Train"},
+		SqsQueueURL: "http://127.0.0.1:4599/123456789012/approvals", Arguments: map[string]any{"model": "m1"}})
+	want := `{"Version":"2020-12-01","Steps":[{"Name":"Train","Type":"Training"},{"Name":"Approve","Type":"Callback","DependsOn":["Train"],"Arguments":{"model":"m1"},"SqsQueueUrl":"http://127.0.0.1:4599/123456789012/approvals"}]}`
+	if got != want {
+		t.Fatalf("Definition:\n%s\nwant\n%s", got, want)
+	}
+	got = Definition(Step{Name: "C", Type: StepTypeCondition, Conditions: []any{cond("Equals", "LeftValue", 1, "RightValue", 1)},
+		IfSteps: []Step{{Name: "F", Type: StepTypeFail, ErrorMessage: "no"}}})
+	want = `{"Version":"2020-12-01","Steps":[{"Name":"C","Type":"Condition","Arguments":{"Conditions":[{"LeftValue":1,"RightValue":1,"Type":"Equals"}],"ElseSteps":[],"IfSteps":[{"Name":"F","Type":"Fail","Arguments":{"ErrorMessage":"no"}}]}}]}`
+	if got != want {
+		t.Fatalf("Definition:\n%s\nwant\n%s", got, want)
+	}
+	if _, err := parseDefinition(got); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -44,54 +44,53 @@ type Step struct {
 func Definition(steps ...Step) string {
 	def := struct {
 		Version string
-		Steps   []map[string]any
+		Steps   []stepObject
 	}{Version: DefinitionVersion, Steps: stepObjects(steps)}
 	buf, _ := json.Marshal(def) // only strings, slices and caller's JSON values
 	return string(buf)
 }
 
+// stepObject is a definition step object, its members in the order
+// SageMaker's own examples write them.
+type stepObject struct {
+	Name             string
+	Type             string
+	DependsOn        []string          `json:",omitempty"`
+	Arguments        map[string]any    `json:",omitempty"`
+	SqsQueueUrl      string            `json:",omitempty"`
+	FunctionArn      string            `json:",omitempty"`
+	OutputParameters []outputParamDecl `json:",omitempty"`
+}
+
 // stepObjects renders steps as definition step objects.
-func stepObjects(steps []Step) []map[string]any {
-	out := []map[string]any{}
+func stepObjects(steps []Step) []stepObject {
+	out := []stepObject{}
 	for _, s := range steps {
-		typ := s.Type
-		if typ == "" {
-			typ = "Processing"
+		o := stepObject{Name: s.Name, Type: s.Type, DependsOn: s.DependsOn, SqsQueueUrl: s.SqsQueueURL, FunctionArn: s.FunctionArn}
+		if o.Type == "" {
+			o.Type = "Processing"
 		}
-		o := map[string]any{"Name": s.Name, "Type": typ}
-		if len(s.DependsOn) > 0 {
-			o["DependsOn"] = s.DependsOn
+		if o.Type == StepTypeLambda && o.FunctionArn == "" {
+			o.FunctionArn = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
 		}
-		args := map[string]any{}
-		for k, v := range s.Arguments {
-			args[k] = v
-		}
-		switch typ {
-		case StepTypeCallback:
-			o["SqsQueueUrl"] = s.SqsQueueURL
-		case StepTypeLambda:
-			o["FunctionArn"] = s.FunctionArn
-			if s.FunctionArn == "" {
-				o["FunctionArn"] = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
+		if len(s.Arguments) > 0 || o.Type == StepTypeCondition || (o.Type == StepTypeFail && s.ErrorMessage != nil) {
+			o.Arguments = maps.Clone(s.Arguments)
+			if o.Arguments == nil {
+				o.Arguments = map[string]any{}
 			}
+		}
+		switch o.Type {
 		case StepTypeCondition:
-			args["Conditions"] = s.Conditions
-			args["IfSteps"] = stepObjects(s.IfSteps)
-			args["ElseSteps"] = stepObjects(s.ElseSteps)
+			o.Arguments["Conditions"] = s.Conditions
+			o.Arguments["IfSteps"] = stepObjects(s.IfSteps)
+			o.Arguments["ElseSteps"] = stepObjects(s.ElseSteps)
 		case StepTypeFail:
 			if s.ErrorMessage != nil {
-				args["ErrorMessage"] = s.ErrorMessage
+				o.Arguments["ErrorMessage"] = s.ErrorMessage
 			}
 		}
-		if len(args) > 0 {
-			o["Arguments"] = args
-		}
-		if len(s.Outputs) > 0 {
-			var outs []map[string]string
-			for _, name := range s.Outputs {
-				outs = append(outs, map[string]string{"OutputName": name, "OutputType": "String"})
-			}
-			o["OutputParameters"] = outs
+		for _, name := range s.Outputs {
+			o.OutputParameters = append(o.OutputParameters, outputParamDecl{OutputName: name, OutputType: "String"})
 		}
 		out = append(out, o)
 	}
