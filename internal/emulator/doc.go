@@ -178,13 +178,14 @@
 // StartPipelineExecution is idempotent per pipeline on ClientRequestToken.
 // Steps without dependencies start at once; a step starts when all the
 // steps it depends on Succeeded, at most MaxParallelExecutionSteps at a
-// time (ParallelismConfiguration of StartPipelineExecution, else of the
-// pipeline; no limit without either); steps are listed by ListPipelineExecutionSteps
-// once started (newest first unless SortOrder is Ascending), each with
-// AttemptCount 1 and, for callback and Lambda steps, their Metadata. Steps
-// go straight to Executing (the Starting status is not used). Execution
-// statuses are Executing, Stopping, Stopped, Failed and Succeeded.
-// MaxResults defaults to 50. Pagination tokens are opaque cursors: a token
+// time (from the ParallelismConfiguration of RetryPipelineExecution or
+// StartPipelineExecution, else of the pipeline; no limit without any).
+// Steps are listed by ListPipelineExecutionSteps once started (newest
+// first unless SortOrder is Ascending), each with AttemptCount 1 (more
+// after a retry) and, for Callback, Lambda, Condition and Fail steps,
+// their Metadata. Steps go straight to Executing (the Starting status is
+// not used). Execution statuses are Executing, Stopping, Stopped, Failed
+// and Succeeded. MaxResults defaults to 50. Pagination tokens are opaque cursors: a token
 // holds the list it pages, the order and the sort key of the last item
 // returned, and the next page starts after that item. An item added
 // between two pages (a step that starts, an execution that is started)
