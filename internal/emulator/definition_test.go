@@ -100,6 +100,9 @@ func TestPropertyReferencesResolvedAndOrderSteps(t *testing.T) {
 	if st, _ := e.StepStatus(arn, "Score"); st != StatusSucceeded {
 		t.Fatalf("Score is %s; want Succeeded before Report started", st)
 	}
+	if args, err := e.StepArguments(arn, "Score"); err != nil || args != `{"approved":"yes"}` {
+		t.Fatalf("the Lambda step's input %s (%v); want the callback's output", args, err)
+	}
 }
 
 func TestReferenceToAnOutputNeverSetFailsTheStep(t *testing.T) {

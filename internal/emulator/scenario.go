@@ -178,6 +178,27 @@ func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
 	return s.status, nil
 }
 
+// StepArguments returns the JSON of a started step's Arguments with its
+// expressions resolved, as the step saw them when it started (for a
+// callback step, the message's "arguments"; for a Lambda step, the
+// function's input).
+func (e *Emulator) StepArguments(executionARN, stepName string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil {
+		return "", err
+	}
+	if s == nil {
+		return "", fmt.Errorf("%w: step %s of %s has not started", ErrNotFound, stepName, executionARN)
+	}
+	buf, err := json.Marshal(s.args)
+	if err != nil {
+		return "", fmt.Errorf("emulator: encode arguments: %w", err)
+	}
+	return string(buf), nil
+}
+
 // CallbackToken returns the callback token of a started callback step.
 func (e *Emulator) CallbackToken(executionARN, stepName string) (string, error) {
 	e.mu.Lock()
