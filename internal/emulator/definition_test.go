@@ -378,3 +378,28 @@ func TestDefinitionBuilderJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailStepReadsConditionOutcome follows the SageMaker Python SDK's
+// integration test of a Fail step whose message joins a Condition step's
+// Outcome: the Outcome is written "false" and both steps are listed.
+func TestFailStepReadsConditionOutcome(t *testing.T) {
+	e := StartTest(t, Config{})
+	sm := e.SageMakerClient()
+	def := withParams(t, Definition(
+		Step{Name: "CondStep", Type: StepTypeCondition, Conditions: []any{cond("Equals", "LeftValue", get("Parameters.MyInt"), "RightValue", 1)}},
+		Step{Name: "FailStep", Type: StepTypeFail, ErrorMessage: map[string]any{"Std:Join": map[string]any{
+			"On": ": ", "Values": []any{"Failed due to xxx == yyy returns", get("Steps.CondStep.Outcome")}}}},
+	), map[string]any{"Name": "MyInt", "Type": "Integer", "DefaultValue": 2})
+	arn := createAndStart(t, sm, "join-outcome", def)
+	waitExecution(t, e, arn, StatusFailed)
+	out, err := sm.ListPipelineExecutionSteps(testContext(t), &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.PipelineExecutionSteps) != 2 {
+		t.Fatalf("%d steps listed; want 2", len(out.PipelineExecutionSteps))
+	}
+	if r := stepFailureReason(t, sm, arn, "FailStep"); r != "Failed due to xxx == yyy returns: false" {
+		t.Fatalf("FailStep reason %q", r)
+	}
+}
