@@ -184,7 +184,7 @@ func TestIntegrationLambdaBlockedStop(t *testing.T) {
 		reasons string
 	}{
 		{"function returns", (*emulator.Emulator).CompleteStep, types.PipelineExecutionStatusStopped, ""},
-		{"step times out", (*emulator.Emulator).TimeOutLambdaStep, types.PipelineExecutionStatusFailed, "timed out"},
+		{"step times out", (*emulator.Emulator).TimeOutLambdaStep, types.PipelineExecutionStatusFailed, emulator.ExecutionFailureReason},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -296,7 +296,7 @@ func TestLambdaTimeoutWhileStopping(t *testing.T) {
 		t.Fatalf("execution %s, want Failed", st)
 	}
 	rec := logs.One(t, "execution failed while stopping", "execution_arn", arn)
-	if !strings.Contains(fmt.Sprint(rec["failure_reason"]), "Lambda step Notify timed out") {
+	if fmt.Sprint(rec["failure_reason"]) != emulator.ExecutionFailureReason {
 		t.Errorf("record %v", rec)
 	}
 }

@@ -26,35 +26,173 @@
 //
 // # SageMaker operations
 //
-// CreatePipeline, DescribePipeline, StartPipelineExecution,
-// DescribePipelineExecution, ListPipelineExecutions,
-// ListPipelineExecutionSteps, StopPipelineExecution,
+// CreatePipeline, UpdatePipeline, DeletePipeline, DescribePipeline,
+// ListPipelines, StartPipelineExecution, DescribePipelineExecution,
+// DescribePipelineDefinitionForExecution, ListPipelineExecutions,
+// ListPipelineExecutionSteps, ListPipelineParametersForExecution,
+// StopPipelineExecution, RetryPipelineExecution,
 // SendPipelineExecutionStepSuccess and SendPipelineExecutionStepFailure.
-// Inputs are checked against the documented constraints (execution ARN
-// pattern and length, ClientRequestToken 32 to 128 characters, callback
-// token exactly 10 characters [a-zA-Z0-9], at most 50 output parameters with
-// names of at most 256 and values of at most 1024 characters, FailureReason
-// at most 256, MaxResults 1 to 100) and answered ValidationException
+// Inputs are checked against the service model's constraints (execution
+// ARN pattern and length, pipeline and display name patterns, RoleArn
+// pattern, ClientRequestToken 32 to 128 characters and required where the
+// model requires it (the SDKs fill it in), callback token exactly 10
+// characters [a-zA-Z0-9], at most 50 output parameters with names of at
+// most 256 and values of at most 1024 characters, FailureReason at most
+// 256, MaxResults 1 to 100, SortOrder and SortBy enums,
+// MaxParallelExecutionSteps at least 1) and answered ValidationException
 // otherwise.
 //
-// A pipeline definition is JSON {"Version": ..., "Steps": [...]}. Steps of
-// Type "Callback" need SqsQueueUrl, steps of Type "Lambda" need
-// FunctionArn; every other Type is a generic step. Unknown fields are
-// ignored. Duplicate names, unknown or self dependencies, cycles, a missing
-// Name, Type, SqsQueueUrl or FunctionArn, an unknown OutputType, no steps
-// and bad JSON are rejected with a ValidationException that says why.
-// PipelineDefinitionS3Location is not supported. A second CreatePipeline
-// with the same name is a ValidationException unless it repeats the first
-// call's ClientRequestToken.
+// Pipelines: UpdatePipeline changes the members it is given (a new
+// definition is checked as at creation), adds one to the PipelineVersionId
+// it returns and sets LastModifiedTime; executions already started keep the
+// definition they started with (DescribePipelineDefinitionForExecution
+// returns it). DescribePipeline and StartPipelineExecution know only the
+// latest version; another PipelineVersionId is a ValidationException.
+// SelectiveExecutionConfig is refused as not supported. DeletePipeline of a pipeline
+// with an Executing or Stopping execution is a ConflictException (SageMaker
+// documents nothing here: the emulator refuses rather than strand a running
+// execution); otherwise the pipeline, its executions and their callback
+// tokens are forgotten (ResourceNotFound afterwards) and the name is free
+// again; a repeat with the same ClientRequestToken answers the same
+// success. ListPipelines filters by PipelineNamePrefix, CreatedAfter and
+// CreatedBefore (both exclusive) and sorts by CreationTime (default) or
+// Name; ListPipelineExecutions filters by CreatedAfter and CreatedBefore
+// and sorts by CreationTime (default) or PipelineExecutionArn; both are
+// newest (or last) first unless SortOrder is Ascending.
+// ListPipelineParametersForExecution lists every declared parameter in
+// definition order with the value the execution used (given or default),
+// written as a string.
+//
+// Fields: CreatedBy and LastModifiedBy carry only IamIdentity, as
+// SageMaker answers API callers that are IAM principals rather than Studio
+// users. Signatures are not checked, so the emulator takes the access key
+// ID of the request's signature for the principal: Arn
+// arn:aws:iam::<account>:user/<access key ID> and PrincipalId the key ID
+// ("anonymous" when unsigned). CreatePipeline and StartPipelineExecution
+// set both; UpdatePipeline, and an effective stop or retry of an
+// execution, set LastModifiedBy. Pipelines and executions created with the
+// emulator's Go helpers (CreatePipeline, StartExecution) have empty ones.
+// A failed execution's FailureReason is always "Step failure: One or
+// multiple steps failed." (ExecutionFailureReason), in
+// DescribePipelineExecution and in ListPipelineExecutions' summaries, as
+// SageMaker writes it; the failed step's own FailureReason says why.
+// PipelineExperimentConfig is the definition's, resolved when the
+// execution starts, and left out when the definition has none.
+// ParallelismConfiguration is returned when set. PipelineVersionId is the
+// pipeline's version when the execution started.
+//
+// # Pipeline definitions
+//
+// A pipeline definition is JSON {"Version": "2020-12-01", "Parameters":
+// [...], "PipelineExperimentConfig": {...}, "Steps": [...]}. It is checked
+// at CreatePipeline and UpdatePipeline, and everything below is a
+// ValidationException whose message starts "Invalid PipelineDefinition: "
+// and says why: bad JSON; a missing Version or one other than
+// "2020-12-01"; no Steps; a step without Name or Type; a step name that
+// does not match ^[A-Za-z0-9\-_]{1,64}$ (a space, for example) or is used
+// twice (branch steps included); a Type that is not one of the schema's
+// (Training, Processing, Transform, Tuning, CreateModel, RegisterModel,
+// Model, ClarifyCheck, QualityCheck, EMR, EMRServerless, AutoML,
+// Condition, Fail, Callback, Lambda); a callback step whose SqsQueueUrl is
+// not an http(s) URL of the form <scheme>://<host>/<12-digit
+// account>/<queue name> (the host is not checked, so the emulator's own
+// URLs pass); a Lambda step whose FunctionArn is not a function ARN
+// (arn:aws:lambda:<region>:<account>:function:<name>[:<version or
+// alias>]: a bare function name is refused); OutputParameters on any other
+// step type, an unnamed, repeated or unknown-typed output (String,
+// Integer, Boolean or Float); DependsOn naming an unknown step or the
+// step itself; a dependency cycle (DependsOn, property references and
+// branches together); a parameter with an unknown Type, a name not
+// matching ^[A-Za-z0-9\-_]{1,256}$, a repeated name, EnumValues on a
+// non-String parameter, or a DefaultValue of the wrong type (an Integer
+// parameter's default 1.5 or "ten"); an invalid property reference (see
+// below); a Condition step without Conditions or with an unknown or
+// malformed condition. Unknown fields of a step are ignored (generic steps
+// carry their job's request in Arguments). PipelineDefinitionS3Location is
+// not supported. A second CreatePipeline with the same name is a
+// ValidationException unless it repeats the first call's
+// ClientRequestToken.
+//
+// Pipeline parameters are given to StartPipelineExecution as strings and
+// checked against their declaration: an undeclared or repeated name, a
+// value that is not of the declared type (Integer: a decimal integer;
+// Float: a decimal number; Boolean: true or false in any case; String:
+// one of EnumValues when declared) or a parameter without DefaultValue left
+// out is a ValidationException naming the parameter.
+//
+// # Property references
+//
+// Wherever a step's Arguments (and a Condition step's Conditions, a Fail
+// step's ErrorMessage, the definition's PipelineExperimentConfig) hold an
+// expression, it is replaced by its value when the step starts:
+//
+//   - {"Get": "Parameters.<name>"}: the parameter's value, typed (a JSON
+//     number for Integer and Float, a boolean for Boolean). The name must
+//     be declared.
+//   - {"Get": "Execution.<variable>"}: PipelineExecutionId (the last part of
+//     the execution ARN), PipelineExecutionArn, PipelineName, PipelineArn,
+//     StartDateTime and CurrentDateTime (UTC, 2006-01-02T15:04:05.000Z).
+//   - {"Get": "Steps.<step>.OutputParameters['<output>']"} (or ["<output>"])
+//     of a Callback or Lambda step: the output's value from the step's
+//     answer (callback) or from SetLambdaOutputs (Lambda), converted to its
+//     OutputType; the output must be declared. A value that was never set
+//     or does not convert fails the reading step with the reason "Cannot
+//     resolve the step's arguments: ...".
+//   - {"Get": "Steps.<step>.Outcome"} of a Condition step: its outcome as a
+//     boolean. Fail steps have no properties.
+//   - {"Get": "Steps.<step>.<property path>"} of any other (generic) step:
+//     the generic steps run no job, so the value is the path string itself,
+//     for example "Steps.Train.ModelArtifacts.S3ModelArtifacts".
+//   - {"Std:Join": {"On": "<separator>", "Values": [...]}}: the values'
+//     string forms joined. Std:JsonGet (which reads a property file from
+//     S3) is refused at creation.
+//
+// A step that reads another step's property depends on it, as DependsOn
+// would: it starts only once that step Succeeded. A callback message's
+// "arguments" is the step's resolved Arguments (object keys in sorted
+// order).
+//
+// # Condition and Fail steps
+//
+// A Condition step's Arguments hold Conditions, IfSteps and ElseSteps (full
+// step objects, which may depend on and be depended on by other steps).
+// When its dependencies succeed it evaluates every condition (all must
+// hold) at once and Succeeds with Metadata.Condition.Outcome "True" or
+// "False"; the steps of the chosen branch then become ready and the steps
+// of the other branch, and every step that depends on a skipped step, are
+// skipped: never started, never listed. Conditions: Equals (numbers
+// compare as numbers, so 5 equals 5.0; strings and booleans exactly;
+// values of different types are not equal), GreaterThan,
+// GreaterThanOrEqualTo, LessThan, LessThanOrEqualTo (two numbers, or two
+// strings compared bytewise; anything else fails the Condition step with
+// "Condition evaluation failed: ..."), In (QueryValue equals one of
+// Values), Not (Condition) and Or (Conditions). An execution Succeeds when
+// every step Succeeded or was skipped.
+//
+// A Fail step, when it starts, Fails with its resolved ErrorMessage as the
+// step's FailureReason and Metadata.Fail.ErrorMessage, and fails the
+// execution like any failed step.
+//
+// # Executions
 //
 // StartPipelineExecution is idempotent per pipeline on ClientRequestToken.
-// Steps without dependencies start at once; a step starts when all its
-// DependsOn steps Succeeded; steps are listed by ListPipelineExecutionSteps
-// once started (newest first unless SortOrder is Ascending), each with
-// AttemptCount 1 and, for callback and Lambda steps, their Metadata. Steps
-// go straight to Executing (the Starting status is not used). Execution
-// statuses are Executing, Stopping, Stopped, Failed and Succeeded.
-// Pagination tokens are opaque; MaxResults defaults to 50.
+// Steps without dependencies start at once; a step starts when all the
+// steps it depends on Succeeded, at most MaxParallelExecutionSteps at a
+// time (from the ParallelismConfiguration of RetryPipelineExecution or
+// StartPipelineExecution, else of the pipeline; no limit without any).
+// Steps are listed by ListPipelineExecutionSteps once started (newest
+// first unless SortOrder is Ascending), each with AttemptCount 1 (more
+// after a retry) and, for Callback, Lambda, Condition and Fail steps,
+// their Metadata. Steps go straight to Executing (the Starting status is
+// not used). Execution statuses are Executing, Stopping, Stopped, Failed
+// and Succeeded. MaxResults defaults to 50. Pagination tokens are opaque cursors: a token
+// holds the list it pages, the order and the sort key of the last item
+// returned, and the next page starts after that item. An item added
+// between two pages (a step that starts, an execution that is started)
+// therefore never repeats nor hides another; in the default newest-first
+// order it is seen by listing again from the start. A token used with
+// another list or another SortOrder is a ValidationException ("Invalid
+// pagination token").
 //
 // # Step behaviour
 //
@@ -63,10 +201,10 @@
 //   - A callback step, when it starts, gets a fresh 10-character token and
 //     sends {"token", "pipelineExecutionArn", "arguments", "status":
 //     "Executing"} to its SqsQueueUrl ("arguments" is the step's Arguments
-//     object as written in the definition, values of any JSON type). It waits
+//     object with its expressions resolved, values of any JSON type). It waits
 //     for an answer without any timeout. Success: Succeeded with its
 //     outputs, the next steps start. Failure: the step Failed with the
-//     reason, the execution Failed with "Step <name> failed: <reason>".
+//     reason, the execution Failed with ExecutionFailureReason.
 //     Stopped while waiting, the step is Stopping and a second message for
 //     the same token is sent with "status": "Stopping"; the execution stays
 //     Stopping until either answer arrives, then the step and (once nothing
@@ -76,8 +214,9 @@
 //     for ever, as a lost message makes real pipelines wait).
 //   - A Lambda step's function runs Timing.LambdaRunTime; the step fails
 //     when Timing.LambdaTimeout passes first (counted from the step's start),
-//     with the reason "Lambda step <name> timed out after <d>", and the
-//     execution Failed. Stopped, the step is Stopping and the execution stays
+//     with the reason "Lambda step <name> timed out after <d>" (SageMaker's
+//     wording is not documented), and the execution Failed. Its outputs
+//     are those set with SetLambdaOutputs. Stopped, the step is Stopping and the execution stays
 //     Stopping until the function finishes (Stopped) or times out (Failed).
 //   - When a step fails, the other running steps are Stopped without
 //     messages and later answers to them are conflicts.
@@ -129,6 +268,23 @@
 // was ever given deletes it or changes its visibility (a stale handle is
 // not rejected); deleting an already deleted message succeeds; a handle the
 // queue never gave is ReceiptHandleIsInvalid.
+//
+// # RetryPipelineExecution
+//
+// Only a Failed execution can be retried; any other status is a
+// ValidationException whose message contains "Only pipelines with 'Failed'
+// status can be retried". The retry is idempotent on its
+// ClientRequestToken (a repeat answers the same success in any later
+// status). The execution keeps its ARN and goes back to Executing with no
+// FailureReason; the steps that succeeded keep their results and outputs,
+// every other step runs again as soon as its dependencies allow. A rerun
+// step is a new entry of ListPipelineExecutionSteps (the earlier, Failed
+// or Stopped, entry stays) with AttemptCount one higher and, for a
+// callback step, a new token (answers to the old token are conflicts). An
+// accepted stop token stays accepted across a retry: a stop that repeats
+// it answers the same success and does not stop the retried execution
+// (an idempotent request "completes no more than once"); stopping the
+// retried execution needs a new ClientRequestToken.
 //
 // # Faults and counters
 //

@@ -81,3 +81,19 @@ func waitExecution(t *testing.T, e *Emulator, arn string, statuses ...string) st
 	}
 	return st
 }
+
+// stepFailureReason returns the FailureReason of the latest run of a step.
+func stepFailureReason(t *testing.T, sm *sagemaker.Client, arn, step string) string {
+	t.Helper()
+	out, err := sm.ListPipelineExecutionSteps(testContext(t), &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range out.PipelineExecutionSteps { // newest first
+		if aws.ToString(s.StepName) == step {
+			return aws.ToString(s.FailureReason)
+		}
+	}
+	t.Fatalf("step %s not listed", step)
+	return ""
+}

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,25 +19,31 @@ const (
 // pipelineState is the SageMaker side of the emulator. Every field is
 // guarded by Emulator.mu.
 type pipelineState struct {
-	pipelines   map[string]*pipeline  // by name
-	executions  map[string]*execution // by ARN
-	tokens      map[string]*stepRun   // by callback token
-	startTokens map[string]string     // pipeline name + "\x00" + token -> execution ARN
-	stepTimings map[string]StepTiming
-	timers      map[*time.Timer]struct{}
-	closed      bool
-	changed     chan struct{} // closed and replaced on every state change
+	pipelines    map[string]*pipeline  // by name
+	executions   map[string]*execution // by ARN
+	tokens       map[string]*stepRun   // by callback token
+	startTokens  map[string]string     // pipeline name + "\x00" + token -> execution ARN
+	deleteTokens map[string]bool       // pipeline name + "\x00" + token of accepted deletes
+	pipelineSeq  int
+	stepTimings  map[string]StepTiming
+	// lambdaOutputs are the outputs Lambda steps return, by step name.
+	lambdaOutputs map[string]map[string]string
+	timers        map[*time.Timer]struct{}
+	closed        bool
+	changed       chan struct{} // closed and replaced on every state change
 }
 
 func newPipelineState() *pipelineState {
 	return &pipelineState{
-		pipelines:   map[string]*pipeline{},
-		executions:  map[string]*execution{},
-		tokens:      map[string]*stepRun{},
-		startTokens: map[string]string{},
-		stepTimings: map[string]StepTiming{},
-		timers:      map[*time.Timer]struct{}{},
-		changed:     make(chan struct{}),
+		pipelines:     map[string]*pipeline{},
+		executions:    map[string]*execution{},
+		tokens:        map[string]*stepRun{},
+		startTokens:   map[string]string{},
+		stepTimings:   map[string]StepTiming{},
+		lambdaOutputs: map[string]map[string]string{},
+		deleteTokens:  map[string]bool{},
+		timers:        map[*time.Timer]struct{}{},
+		changed:       make(chan struct{}),
 	}
 }
 
@@ -55,12 +62,18 @@ func (st *pipelineState) notify() {
 
 type pipeline struct {
 	name, arn     string
+	seq           int // creation order, for ListPipelines
+	createdBy     userContext
+	modifiedBy    userContext
+	version       int64 // PipelineVersionId: 1, then one more per UpdatePipeline
+	modified      time.Time
 	definitionSrc string
 	def           *definition
 	roleArn       string
 	description   string
 	displayName   string
 	createToken   string
+	maxParallel   int // ParallelismConfiguration.MaxParallelExecutionSteps; 0: no limit
 	created       time.Time
 	lastRun       time.Time
 	executions    []*execution // in start order
@@ -68,7 +81,17 @@ type pipeline struct {
 
 type execution struct {
 	arn           string
+	seq           int // index in pipeline.executions
 	pipeline      *pipeline
+	def           *definition    // the pipeline's definition when the execution started
+	definitionSrc string         // its JSON
+	params        map[string]any // pipeline parameter values, typed
+	skipped       map[string]bool
+	maxParallel   int // 0: no limit
+	version       int64
+	experiment    *experimentConfig
+	createdBy     userContext
+	modifiedBy    userContext
 	displayName   string
 	description   string
 	status        string
@@ -77,8 +100,11 @@ type execution struct {
 	modified      time.Time
 	conflictUntil time.Time
 
-	steps  []*stepRun // started steps, in start order
-	byName map[string]*stepRun
+	steps    []*stepRun // started steps, in start order, retried runs included
+	byName   map[string]*stepRun
+	attempts map[string]int // earlier runs of each step, counted by retries
+
+	retryTokens []string // ClientRequestTokens of accepted retries
 
 	stopToken      string
 	stopTokensSeen []string
@@ -90,9 +116,13 @@ type stepRun struct {
 	def           *stepDef
 	ex            *execution
 	status        string
+	attempt       int // 1, then one more for each RetryPipelineExecution that reran the step
 	start, end    time.Time
 	failureReason string
 	token         string // callback steps
+	args          any    // the step's Arguments, resolved when it started
+	outcome       *bool  // condition steps
+	errorMessage  string // fail steps
 	outputs       []outputParameter
 	stopDelay     time.Duration
 	timers        []*time.Timer
@@ -160,44 +190,144 @@ func (e *Emulator) setExecution(ex *execution, status, reason string) {
 	e.touch(ex)
 }
 
-// advance starts every step whose dependencies all succeeded and finishes
-// the execution when every step succeeded.
+// advance starts every step that is ready (its dependencies Succeeded and,
+// in a branch, its Condition step chose that branch), skips the steps
+// that can no longer run, and finishes the execution when every step
+// Succeeded or was skipped. Condition steps end as they start, so it
+// repeats until nothing changes.
 func (e *Emulator) advance(ex *execution) {
-	if ex.status != StatusExecuting {
-		return
-	}
-	done := 0
-	for _, d := range ex.pipeline.def.steps {
-		if s, started := ex.byName[d.Name]; started {
-			if s.status == StatusSucceeded {
-				done++
-			}
-			continue
+	for changed := true; changed; {
+		if ex.status != StatusExecuting {
+			return
 		}
-		ready := true
-		for _, dep := range d.DependsOn {
-			if s, ok := ex.byName[dep]; !ok || s.status != StatusSucceeded {
-				ready = false
-				break
+		changed = false
+		for _, d := range ex.def.steps {
+			if _, started := ex.byName[d.Name]; started || ex.skipped[d.Name] {
+				continue
 			}
-		}
-		if ready {
-			e.startStep(ex, d)
-			if ex.status != StatusExecuting {
-				return
+			switch ex.readiness(d) {
+			case stepSkip:
+				ex.skipped[d.Name] = true
+				changed = true
+			case stepReady:
+				if ex.maxParallel > 0 && ex.running() >= ex.maxParallel {
+					continue
+				}
+				e.startStep(ex, d)
+				changed = true
+				if ex.status != StatusExecuting {
+					return
+				}
 			}
 		}
 	}
-	if done == len(ex.pipeline.def.steps) {
-		e.setExecution(ex, StatusSucceeded, "")
+	for _, d := range ex.def.steps {
+		if s, started := ex.byName[d.Name]; !ex.skipped[d.Name] && (!started || s.status != StatusSucceeded) {
+			return
+		}
 	}
+	e.setExecution(ex, StatusSucceeded, "")
 }
 
+// Readiness of a step that has not started.
+const (
+	stepWait = iota
+	stepReady
+	stepSkip
+)
+
+func (ex *execution) readiness(d *stepDef) int {
+	for _, dep := range d.deps {
+		if ex.skipped[dep] {
+			return stepSkip
+		}
+		if s, ok := ex.byName[dep]; !ok || s.status != StatusSucceeded {
+			return stepWait
+		}
+	}
+	if d.guard != "" {
+		if c := ex.byName[d.guard]; c.outcome == nil || *c.outcome != d.branch {
+			return stepSkip
+		}
+	}
+	return stepReady
+}
+
+// running counts the steps that run now.
+func (ex *execution) running() int {
+	n := 0
+	for _, s := range ex.byName {
+		if s.running() {
+			n++
+		}
+	}
+	return n
+}
+
+// lookup returns the value of a Get path for a step of ex that starts now.
+func (ex *execution) lookup(path string) (any, error) {
+	head, rest, _ := strings.Cut(path, ".")
+	switch head {
+	case "Parameters":
+		return ex.params[rest], nil
+	case "Execution":
+		switch rest {
+		case "PipelineExecutionId":
+			return ex.id(), nil
+		case "PipelineExecutionArn":
+			return ex.arn, nil
+		case "PipelineName":
+			return ex.pipeline.name, nil
+		case "PipelineArn":
+			return ex.pipeline.arn, nil
+		case "StartDateTime":
+			return ex.created.UTC().Format(isoMillis), nil
+		default: // CurrentDateTime
+			return time.Now().UTC().Format(isoMillis), nil
+		}
+	}
+	name, prop, _ := strings.Cut(rest, ".")
+	src := ex.byName[name]
+	if src == nil {
+		return nil, fmt.Errorf("property %s read before step %s ran", path, name)
+	}
+	switch src.def.Type {
+	case StepTypeCallback, StepTypeLambda:
+		m := outputRefPattern.FindStringSubmatch(prop)
+		out := m[1] + m[2]
+		for _, o := range src.outputs {
+			if o.Name == out {
+				v, err := typedOutput(o.Value, src.def.outputType(out))
+				if err != nil {
+					return nil, fmt.Errorf("output %s of step %s: %v", out, name, err)
+				}
+				return v, nil
+			}
+		}
+		return nil, fmt.Errorf("step %s did not set its output %s", name, out)
+	case StepTypeCondition:
+		return *src.outcome, nil
+	}
+	return path, nil // a generic step's property: its path, see doc.go
+}
+
+// isoMillis formats the Execution date-time variables.
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+// id is the execution's ID: the last part of its ARN.
+func (ex *execution) id() string { return ex.arn[strings.LastIndex(ex.arn, "/")+1:] }
+
 func (e *Emulator) startStep(ex *execution, d *stepDef) {
-	s := &stepRun{def: d, ex: ex, start: time.Now()}
+	s := &stepRun{def: d, ex: ex, start: time.Now(), attempt: 1 + ex.attempts[d.Name]}
 	ex.steps = append(ex.steps, s)
 	ex.byName[d.Name] = s
 	e.setStep(s, StatusExecuting)
+	args, err := resolve(d.args, ex.lookup)
+	if err != nil {
+		e.failStep(s, "Cannot resolve the step's arguments: "+err.Error())
+		return
+	}
+	s.args = args
 	switch d.Type {
 	case StepTypeCallback:
 		s.token = e.newCallbackToken()
@@ -211,6 +341,24 @@ func (e *Emulator) startStep(ex *execution, d *stepDef) {
 		e.after(s, timeout, func() {
 			e.failStep(s, fmt.Sprintf("Lambda step %s timed out after %s", d.Name, timeout))
 		})
+	case StepTypeCondition:
+		outcome := true
+		for _, c := range args.(map[string]any)["Conditions"].([]any) {
+			v, err := evalCondition(c)
+			if err != nil {
+				e.failStep(s, "Condition evaluation failed: "+err.Error())
+				return
+			}
+			if !v {
+				outcome = false
+				break
+			}
+		}
+		s.outcome = &outcome
+		e.setStep(s, StatusSucceeded)
+	case StepTypeFail:
+		s.errorMessage = stringValue(args.(map[string]any)["ErrorMessage"])
+		e.failStep(s, s.errorMessage)
 	default:
 		run, stopDelay, _ := e.stepTiming(d.Name, false)
 		s.stopDelay = stopDelay
@@ -232,6 +380,9 @@ func (e *Emulator) newCallbackToken() string {
 func (e *Emulator) finishWork(s *stepRun) {
 	switch s.status {
 	case StatusExecuting:
+		if s.def.Type == StepTypeLambda {
+			s.outputs = e.lambdaOutputs(s.def)
+		}
 		e.setStep(s, StatusSucceeded)
 		e.advance(s.ex)
 	case StatusStopping:
@@ -254,8 +405,13 @@ func (e *Emulator) failStep(s *stepRun, reason string) {
 			e.setStep(o, StatusStopped)
 		}
 	}
-	e.setExecution(ex, StatusFailed, fmt.Sprintf("Step %s failed: %s", s.def.Name, reason))
+	e.setExecution(ex, StatusFailed, ExecutionFailureReason)
 }
+
+// ExecutionFailureReason is the FailureReason of an execution that failed
+// because a step failed, as SageMaker writes it; the step's own reason is
+// the step's FailureReason.
+const ExecutionFailureReason = "Step failure: One or multiple steps failed."
 
 // stop moves an Executing execution to Stopping and each running step
 // towards Stopped.
@@ -302,12 +458,40 @@ func (e *Emulator) finishStop(ex *execution) {
 	e.setExecution(ex, StatusStopped, "")
 }
 
+// retry puts a Failed execution back to Executing: the steps that did not
+// succeed run again (as new entries in the step list, with AttemptCount
+// one higher), the steps that succeeded keep their results.
+func (e *Emulator) retry(ex *execution) {
+	for name, s := range ex.byName {
+		if s.status != StatusSucceeded {
+			ex.attempts[name] = s.attempt
+			delete(ex.byName, name)
+		}
+	}
+	ex.failureReason = ""
+	e.setExecution(ex, StatusExecuting, "")
+	e.advance(ex)
+}
+
+// lambdaOutputs returns the outputs a Lambda step's function returns: the
+// declared outputs set with SetLambdaOutputs, in declaration order.
+func (e *Emulator) lambdaOutputs(d *stepDef) []outputParameter {
+	set := e.state.lambdaOutputs[d.Name]
+	var out []outputParameter
+	for _, o := range d.OutputParameters {
+		if v, ok := set[o.OutputName]; ok {
+			out = append(out, outputParameter{Name: o.OutputName, Value: v})
+		}
+	}
+	return out
+}
+
 // callbackMessage is the SQS body a callback step sends.
 type callbackMessage struct {
-	Token                string          `json:"token"`
-	PipelineExecutionArn string          `json:"pipelineExecutionArn"`
-	Arguments            json.RawMessage `json:"arguments"`
-	Status               string          `json:"status"`
+	Token                string `json:"token"`
+	PipelineExecutionArn string `json:"pipelineExecutionArn"`
+	Arguments            any    `json:"arguments"`
+	Status               string `json:"status"`
 }
 
 // sendCallback sends the step's message with the given status: to the
@@ -316,7 +500,7 @@ func (e *Emulator) sendCallback(s *stepRun, status string) error {
 	body, err := json.Marshal(callbackMessage{
 		Token:                s.token,
 		PipelineExecutionArn: s.ex.arn,
-		Arguments:            s.def.Arguments,
+		Arguments:            s.args,
 		Status:               status,
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -20,15 +19,21 @@ func (e *Emulator) sageMakerService() *service {
 		name:        "sagemaker",
 		contentType: "application/x-amz-json-1.1",
 		ops: map[string]handlerFunc{
-			"CreatePipeline":                   e.createPipeline,
-			"DescribePipeline":                 e.describePipeline,
-			"StartPipelineExecution":           e.startPipelineExecution,
-			"DescribePipelineExecution":        e.describePipelineExecution,
-			"ListPipelineExecutions":           e.listPipelineExecutions,
-			"ListPipelineExecutionSteps":       e.listPipelineExecutionSteps,
-			"StopPipelineExecution":            e.stopPipelineExecution,
-			"SendPipelineExecutionStepSuccess": e.sendStepSuccess,
-			"SendPipelineExecutionStepFailure": e.sendStepFailure,
+			"CreatePipeline":                         e.createPipeline,
+			"DescribePipeline":                       e.describePipeline,
+			"StartPipelineExecution":                 e.startPipelineExecution,
+			"DescribePipelineExecution":              e.describePipelineExecution,
+			"ListPipelineExecutions":                 e.listPipelineExecutions,
+			"ListPipelineExecutionSteps":             e.listPipelineExecutionSteps,
+			"StopPipelineExecution":                  e.stopPipelineExecution,
+			"RetryPipelineExecution":                 e.retryPipelineExecution,
+			"UpdatePipeline":                         e.updatePipeline,
+			"DeletePipeline":                         e.deletePipeline,
+			"ListPipelines":                          e.listPipelines,
+			"DescribePipelineDefinitionForExecution": e.describePipelineDefinitionForExecution,
+			"ListPipelineParametersForExecution":     e.listPipelineParametersForExecution,
+			"SendPipelineExecutionStepSuccess":       e.sendStepSuccess,
+			"SendPipelineExecutionStepFailure":       e.sendStepFailure,
 		},
 	}
 }
@@ -62,114 +67,38 @@ func (e *Emulator) lookupExecution(arn string) (*execution, *apiError) {
 	return ex, nil
 }
 
-type createPipelineInput struct {
-	PipelineName                 string
-	PipelineDisplayName          string
-	PipelineDescription          string
-	PipelineDefinition           string
-	PipelineDefinitionS3Location any
-	RoleArn                      string
-	ClientRequestToken           string
-}
-
-func (e *Emulator) createPipeline(_ *http.Request, body []byte) (any, *apiError) {
-	var in createPipelineInput
-	if err := decodeInput(body, &in); err != nil {
-		return nil, err
-	}
-	if err := firstError(
-		checkRequired("PipelineName", in.PipelineName),
-		checkPattern("PipelineName", in.PipelineName, pipelineNamePattern),
-		checkRequired("RoleArn", in.RoleArn),
-		checkClientToken(in.ClientRequestToken, false),
-	); err != nil {
-		return nil, err
-	}
-	if in.PipelineDefinitionS3Location != nil {
-		return nil, validationError("PipelineDefinitionS3Location is not supported by the emulator; pass PipelineDefinition")
-	}
-	if err := checkRequired("PipelineDefinition", in.PipelineDefinition); err != nil {
-		return nil, err
-	}
-	def, err := parseDefinition(in.PipelineDefinition)
-	if err != nil {
-		return nil, validationError("Invalid PipelineDefinition: %v", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if p, exists := e.state.pipelines[in.PipelineName]; exists {
-		if in.ClientRequestToken != "" && in.ClientRequestToken == p.createToken {
-			return map[string]string{"PipelineArn": p.arn}, nil
-		}
-		return nil, validationError("Pipeline names must be unique within an AWS account and region. Pipeline with name (%s) already exists.", in.PipelineName)
-	}
-	p := &pipeline{
-		name:          in.PipelineName,
-		arn:           e.pipelineARN(in.PipelineName),
-		definitionSrc: in.PipelineDefinition,
-		def:           def,
-		roleArn:       in.RoleArn,
-		description:   in.PipelineDescription,
-		displayName:   in.PipelineDisplayName,
-		createToken:   in.ClientRequestToken,
-		created:       time.Now(),
-	}
-	if p.displayName == "" {
-		p.displayName = p.name
-	}
-	e.state.pipelines[p.name] = p
-	return map[string]string{"PipelineArn": p.arn}, nil
-}
-
-type describePipelineOutput struct {
-	PipelineArn         string
-	PipelineName        string
-	PipelineDisplayName string
-	PipelineDescription string `json:",omitempty"`
-	PipelineDefinition  string
-	RoleArn             string
-	PipelineStatus      string
-	CreationTime        *epochSeconds
-	LastModifiedTime    *epochSeconds
-	LastRunTime         *epochSeconds `json:",omitempty"`
-}
-
-func (e *Emulator) describePipeline(_ *http.Request, body []byte) (any, *apiError) {
-	var in struct{ PipelineName string }
-	if err := decodeInput(body, &in); err != nil {
-		return nil, err
-	}
-	if err := checkRequired("PipelineName", in.PipelineName); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p, err := e.lookupPipeline(in.PipelineName)
-	if err != nil {
-		return nil, err
-	}
-	return describePipelineOutput{
-		PipelineArn:         p.arn,
-		PipelineName:        p.name,
-		PipelineDisplayName: p.displayName,
-		PipelineDescription: p.description,
-		PipelineDefinition:  p.definitionSrc,
-		RoleArn:             p.roleArn,
-		PipelineStatus:      "Active",
-		CreationTime:        ts(p.created),
-		LastModifiedTime:    ts(p.created),
-		LastRunTime:         ts(p.lastRun),
-	}, nil
-}
-
 type startPipelineExecutionInput struct {
 	PipelineName                 string
 	ClientRequestToken           string
 	PipelineExecutionDisplayName string
 	PipelineExecutionDescription string
+	PipelineParameters           []outputParameter
+	ParallelismConfiguration     *parallelismConfiguration
+	SelectiveExecutionConfig     any
+	PipelineVersionId            *int64
 }
 
-func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+// parallelismConfiguration is the ParallelismConfiguration member.
+type parallelismConfiguration struct {
+	MaxParallelExecutionSteps *int
+}
+
+// check validates MaxParallelExecutionSteps (at least 1) and returns it,
+// 0 when c is nil.
+func (c *parallelismConfiguration) check() (int, *apiError) {
+	if c == nil {
+		return 0, nil
+	}
+	if c.MaxParallelExecutionSteps == nil {
+		return 0, validationError("1 validation error detected: Value null at 'parallelismConfiguration.maxParallelExecutionSteps' failed to satisfy constraint: Member must not be null")
+	}
+	if *c.MaxParallelExecutionSteps < 1 {
+		return 0, validationError("1 validation error detected: Value '%d' at 'parallelismConfiguration.maxParallelExecutionSteps' failed to satisfy constraint: Member must have value greater than or equal to 1", *c.MaxParallelExecutionSteps)
+	}
+	return *c.MaxParallelExecutionSteps, nil
+}
+
+func (e *Emulator) startPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
 	var in startPipelineExecutionInput
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
@@ -177,8 +106,25 @@ func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *a
 	if err := firstError(
 		checkRequired("PipelineName", in.PipelineName),
 		checkClientToken(in.ClientRequestToken, true),
+		checkLen("PipelineExecutionDisplayName", in.PipelineExecutionDisplayName, 0, 82),
+		checkLen("PipelineExecutionDescription", in.PipelineExecutionDescription, 0, 3072),
 	); err != nil {
 		return nil, err
+	}
+	if in.PipelineExecutionDisplayName != "" {
+		if err := checkPattern("PipelineExecutionDisplayName", in.PipelineExecutionDisplayName, pipelineNamePattern); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.PipelineParameters) > 200 {
+		return nil, validationError("1 validation error detected: Value at 'pipelineParameters' failed to satisfy constraint: Member must have length less than or equal to 200")
+	}
+	if in.SelectiveExecutionConfig != nil {
+		return nil, validationError("SelectiveExecutionConfig is not supported by the emulator")
+	}
+	parallel, aerr := in.ParallelismConfiguration.check()
+	if aerr != nil {
+		return nil, aerr
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -186,16 +132,71 @@ func (e *Emulator) startPipelineExecution(_ *http.Request, body []byte) (any, *a
 	if err != nil {
 		return nil, err
 	}
-	arn := e.startExecution(p, in.ClientRequestToken, in.PipelineExecutionDisplayName, in.PipelineExecutionDescription)
+	if in.PipelineVersionId != nil && *in.PipelineVersionId != p.version {
+		return nil, validationError("The emulator keeps only the latest version (%d) of pipeline %s; PipelineVersionId %d is not available.", p.version, p.arn, *in.PipelineVersionId)
+	}
+	arn, err := e.startExecution(p, startRequest{
+		token: in.ClientRequestToken, displayName: in.PipelineExecutionDisplayName,
+		description: in.PipelineExecutionDescription, params: in.PipelineParameters, maxParallel: parallel,
+		caller: e.caller(r),
+	})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]string{"PipelineExecutionArn": arn}, nil
+}
+
+// startRequest is what StartPipelineExecution asks for.
+type startRequest struct {
+	token, displayName, description string
+	params                          []outputParameter
+	maxParallel                     int // 0: the pipeline's
+	caller                          userContext
+}
+
+// bindParams checks the parameters given to a start against the
+// definition and returns every declared parameter's value.
+func (d *definition) bindParams(given []outputParameter) (map[string]any, *apiError) {
+	values := map[string]any{}
+	for _, g := range given {
+		if err := checkLen("PipelineParameters.member.Name", g.Name, 1, 256); err != nil {
+			return nil, err
+		}
+		decl, ok := d.paramsByID[g.Name]
+		if !ok {
+			return nil, validationError("Pipeline parameter %q is not declared in the pipeline definition.", g.Name)
+		}
+		if _, dup := values[g.Name]; dup {
+			return nil, validationError("Pipeline parameter %q is given more than once.", g.Name)
+		}
+		v, err := decl.typed(g.Value)
+		if err != nil {
+			return nil, validationError("Pipeline parameter %q: %v", g.Name, err)
+		}
+		values[g.Name] = v
+	}
+	for _, decl := range d.params {
+		if _, ok := values[decl.Name]; ok {
+			continue
+		}
+		if decl.DefaultValue == nil {
+			return nil, validationError("Pipeline parameter %q has no default value and was not given a value.", decl.Name)
+		}
+		values[decl.Name] = decl.DefaultValue
+	}
+	return values, nil
 }
 
 // startExecution starts an execution of p, or returns the one an earlier
 // start with the same token created. Callers hold e.mu.
-func (e *Emulator) startExecution(p *pipeline, token, displayName, description string) string {
-	key := p.name + "\x00" + token
+func (e *Emulator) startExecution(p *pipeline, req startRequest) (string, *apiError) {
+	key := p.name + "\x00" + req.token
 	if arn, ok := e.state.startTokens[key]; ok {
-		return arn
+		return arn, nil
+	}
+	params, aerr := p.def.bindParams(req.params)
+	if aerr != nil {
+		return "", aerr
 	}
 	var arn string
 	for {
@@ -206,23 +207,42 @@ func (e *Emulator) startExecution(p *pipeline, token, displayName, description s
 	}
 	now := time.Now()
 	ex := &execution{
-		arn:         arn,
-		pipeline:    p,
-		displayName: displayName,
-		description: description,
-		created:     now,
-		byName:      map[string]*stepRun{},
+		arn:           arn,
+		pipeline:      p,
+		displayName:   req.displayName,
+		description:   req.description,
+		created:       now,
+		byName:        map[string]*stepRun{},
+		attempts:      map[string]int{},
+		def:           p.def,
+		definitionSrc: p.definitionSrc,
+		params:        params,
+		skipped:       map[string]bool{},
+		maxParallel:   p.maxParallel,
+	}
+	if req.maxParallel > 0 {
+		ex.maxParallel = req.maxParallel
+	}
+	ex.version = p.version
+	ex.createdBy, ex.modifiedBy = req.caller, req.caller
+	if p.def.experiment != nil {
+		ex.experiment = &experimentConfig{}
+		v, _ := resolve(p.def.experiment, ex.lookup) // Parameters and Execution only: checked at creation
+		m, _ := v.(map[string]any)
+		ex.experiment.ExperimentName = stringValue(m["ExperimentName"])
+		ex.experiment.TrialName = stringValue(m["TrialName"])
 	}
 	if ex.displayName == "" {
 		ex.displayName = "execution-" + strconv.FormatInt(now.UnixMilli(), 10)
 	}
 	e.state.startTokens[key] = arn
 	e.state.executions[arn] = ex
+	ex.seq = len(p.executions)
 	p.executions = append(p.executions, ex)
 	p.lastRun = now
 	e.setExecution(ex, StatusExecuting, "")
 	e.advance(ex)
-	return arn
+	return arn, nil
 }
 
 type describePipelineExecutionOutput struct {
@@ -234,6 +254,16 @@ type describePipelineExecutionOutput struct {
 	FailureReason                string `json:",omitempty"`
 	CreationTime                 *epochSeconds
 	LastModifiedTime             *epochSeconds
+	CreatedBy                    userContext
+	LastModifiedBy               userContext
+	PipelineExperimentConfig     *experimentConfig  `json:",omitempty"`
+	ParallelismConfiguration     *parallelismOutput `json:",omitempty"`
+	PipelineVersionId            int64
+}
+
+type experimentConfig struct {
+	ExperimentName string `json:",omitempty"`
+	TrialName      string `json:",omitempty"`
 }
 
 func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
@@ -256,63 +286,18 @@ func (e *Emulator) describePipelineExecution(_ *http.Request, body []byte) (any,
 		FailureReason:                ex.failureReason,
 		CreationTime:                 ts(ex.created),
 		LastModifiedTime:             ts(ex.modified),
+		PipelineExperimentConfig:     ex.experiment,
+		ParallelismConfiguration:     parallelism(ex.maxParallel),
+		PipelineVersionId:            ex.version,
+		CreatedBy:                    ex.createdBy,
+		LastModifiedBy:               ex.modifiedBy,
 	}, nil
-}
-
-type pageInput struct {
-	MaxResults *int
-	NextToken  string
-	SortOrder  string
-}
-
-// defaultPageSize is the MaxResults used when a list call sets none.
-const defaultPageSize = 50
-
-// check validates MaxResults and SortOrder.
-func (in pageInput) check() *apiError {
-	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
-		return validationError("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *in.MaxResults)
-	}
-	if in.SortOrder != "" && in.SortOrder != "Ascending" && in.SortOrder != "Descending" {
-		return validationError("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]", in.SortOrder)
-	}
-	return nil
-}
-
-// page returns the bounds of the requested page of n items and the next
-// token ("" on the last page). Tokens are opaque offsets. Callers ran check.
-func (in pageInput) page(n int) (lo, hi int, next string, err *apiError) {
-	size := defaultPageSize
-	if in.MaxResults != nil {
-		size = *in.MaxResults
-	}
-	if in.NextToken != "" {
-		raw, derr := base64.RawURLEncoding.DecodeString(in.NextToken)
-		off, perr := strconv.Atoi(strings.TrimPrefix(string(raw), "offset:"))
-		if derr != nil || perr != nil || off < 0 || off > n {
-			return 0, 0, "", validationError("Invalid pagination token %q", in.NextToken)
-		}
-		lo = off
-	}
-	hi = min(lo+size, n)
-	if hi < n {
-		next = base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(hi)))
-	}
-	return lo, hi, next, nil
-}
-
-// ordered returns items oldest first for Ascending, newest first otherwise.
-func ordered[T any](items []T, sortOrder string) []T {
-	out := slices.Clone(items)
-	if sortOrder != "Ascending" {
-		slices.Reverse(out)
-	}
-	return out
 }
 
 type pipelineExecutionSummary struct {
 	PipelineExecutionArn           string
 	PipelineExecutionDisplayName   string
+	PipelineExecutionDescription   string `json:",omitempty"`
 	PipelineExecutionStatus        string
 	PipelineExecutionFailureReason string `json:",omitempty"`
 	StartTime                      *epochSeconds
@@ -321,12 +306,15 @@ type pipelineExecutionSummary struct {
 func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *apiError) {
 	var in struct {
 		pageInput
+		timeFilter
 		PipelineName string
+		SortBy       string
 	}
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
 	}
-	if err := firstError(checkRequired("PipelineName", in.PipelineName), in.check()); err != nil {
+	if err := firstError(checkRequired("PipelineName", in.PipelineName), in.check(), in.checkTimes(),
+		checkSortBy(in.SortBy, "CreationTime", "PipelineExecutionArn")); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -335,8 +323,18 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 	if err != nil {
 		return nil, err
 	}
-	all := ordered(p.executions, in.SortOrder)
-	lo, hi, next, err := in.page(len(all))
+	items := make([]keyed[*execution], 0, len(p.executions))
+	for _, ex := range p.executions {
+		if !in.keep(ex.created) {
+			continue
+		}
+		key := seqKey(ex.seq)
+		if in.SortBy == "PipelineExecutionArn" {
+			key = ex.arn
+		}
+		items = append(items, keyed[*execution]{key, ex})
+	}
+	page, next, err := paginate(in.pageInput, "executions:"+in.SortBy+":"+p.arn, items)
 	if err != nil {
 		return nil, err
 	}
@@ -344,10 +342,11 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 		PipelineExecutionSummaries []pipelineExecutionSummary
 		NextToken                  string `json:",omitempty"`
 	}{PipelineExecutionSummaries: []pipelineExecutionSummary{}, NextToken: next}
-	for _, ex := range all[lo:hi] {
+	for _, ex := range page {
 		out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, pipelineExecutionSummary{
 			PipelineExecutionArn:           ex.arn,
 			PipelineExecutionDisplayName:   ex.displayName,
+			PipelineExecutionDescription:   ex.description,
 			PipelineExecutionStatus:        ex.status,
 			PipelineExecutionFailureReason: ex.failureReason,
 			StartTime:                      ts(ex.created),
@@ -357,8 +356,18 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 }
 
 type stepMetadata struct {
-	Callback *callbackMetadata `json:",omitempty"`
-	Lambda   *lambdaMetadata   `json:",omitempty"`
+	Callback  *callbackMetadata  `json:",omitempty"`
+	Lambda    *lambdaMetadata    `json:",omitempty"`
+	Condition *conditionMetadata `json:",omitempty"`
+	Fail      *failMetadata      `json:",omitempty"`
+}
+
+type conditionMetadata struct {
+	Outcome string
+}
+
+type failMetadata struct {
+	ErrorMessage string
 }
 
 type callbackMetadata struct {
@@ -399,8 +408,11 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 	if err != nil {
 		return nil, err
 	}
-	all := ordered(ex.steps, in.SortOrder)
-	lo, hi, next, err := in.page(len(all))
+	items := make([]keyed[*stepRun], 0, len(ex.steps))
+	for i, s := range ex.steps {
+		items = append(items, keyed[*stepRun]{seqKey(i), s})
+	}
+	page, next, err := paginate(in.pageInput, "steps:"+ex.arn, items)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +420,7 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 		PipelineExecutionSteps []pipelineExecutionStep
 		NextToken              string `json:",omitempty"`
 	}{PipelineExecutionSteps: []pipelineExecutionStep{}, NextToken: next}
-	for _, s := range all[lo:hi] {
+	for _, s := range page {
 		out.PipelineExecutionSteps = append(out.PipelineExecutionSteps, s.describe())
 	}
 	return out, nil
@@ -421,18 +433,24 @@ func (s *stepRun) describe() pipelineExecutionStep {
 		StartTime:     ts(s.start),
 		EndTime:       ts(s.end),
 		FailureReason: s.failureReason,
-		AttemptCount:  1,
+		AttemptCount:  s.attempt,
 	}
 	switch s.def.Type {
 	case StepTypeCallback:
 		ps.Metadata = &stepMetadata{Callback: &callbackMetadata{CallbackToken: s.token, SqsQueueUrl: s.def.SqsQueueURL, OutputParameters: s.outputs}}
 	case StepTypeLambda:
 		ps.Metadata = &stepMetadata{Lambda: &lambdaMetadata{Arn: s.def.FunctionArn, OutputParameters: s.outputs}}
+	case StepTypeCondition:
+		if s.outcome != nil {
+			ps.Metadata = &stepMetadata{Condition: &conditionMetadata{Outcome: map[bool]string{true: "True", false: "False"}[*s.outcome]}}
+		}
+	case StepTypeFail:
+		ps.Metadata = &stepMetadata{Fail: &failMetadata{ErrorMessage: s.errorMessage}}
 	}
 	return ps
 }
 
-func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *apiError) {
+func (e *Emulator) stopPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
 	var in struct{ PipelineExecutionArn, ClientRequestToken string }
 	if err := decodeInput(body, &in); err != nil {
 		return nil, err
@@ -461,9 +479,47 @@ func (e *Emulator) stopPipelineExecution(_ *http.Request, body []byte) (any, *ap
 		return nil, conflict("Pipeline execution %s is transitioning between steps; try again", ex.arn)
 	}
 	ex.stopToken = in.ClientRequestToken
+	ex.modifiedBy = e.caller(r)
 	ex.effectiveStops++
 	ex.stopSuccesses++
 	e.stop(ex)
+	return ok, nil
+}
+
+func (e *Emulator) retryPipelineExecution(r *http.Request, body []byte) (any, *apiError) {
+	var in struct {
+		PipelineExecutionArn, ClientRequestToken string
+		ParallelismConfiguration                 *parallelismConfiguration
+	}
+	if err := decodeInput(body, &in); err != nil {
+		return nil, err
+	}
+	if err := firstError(checkExecutionARN(in.PipelineExecutionArn), checkClientToken(in.ClientRequestToken, true)); err != nil {
+		return nil, err
+	}
+	parallel, perr := in.ParallelismConfiguration.check()
+	if perr != nil {
+		return nil, perr
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, err := e.lookupExecution(in.PipelineExecutionArn)
+	if err != nil {
+		return nil, err
+	}
+	ok := map[string]string{"PipelineExecutionArn": ex.arn}
+	if slices.Contains(ex.retryTokens, in.ClientRequestToken) {
+		return ok, nil
+	}
+	if ex.status != StatusFailed {
+		return nil, validationError("Pipeline execution with ARN %s has status %s. Only pipelines with 'Failed' status can be retried.", ex.arn, ex.status)
+	}
+	ex.retryTokens = append(ex.retryTokens, in.ClientRequestToken)
+	ex.modifiedBy = e.caller(r)
+	if parallel > 0 {
+		ex.maxParallel = parallel
+	}
+	e.retry(ex)
 	return ok, nil
 }
 

@@ -66,8 +66,8 @@ func TestCreatePipelineRejectsBadDefinitions(t *testing.T) {
 		{"unknown dependency", Definition(Step{Name: "A", DependsOn: []string{"X"}}), `unknown step "X"`},
 		{"cycle", Definition(Step{Name: "A", DependsOn: []string{"B"}}, Step{Name: "B", DependsOn: []string{"A"}}), "cycle"},
 		{"callback without queue", Definition(Step{Name: "A", Type: StepTypeCallback}), "no SqsQueueUrl"},
-		{"lambda without function", `{"Steps": [{"Name": "L", "Type": "Lambda"}]}`, "no FunctionArn"},
-		{"no type", `{"Steps": [{"Name": "L"}]}`, "no Type"},
+		{"lambda without function", `{"Version": "2020-12-01", "Steps": [{"Name": "L", "Type": "Lambda"}]}`, "no FunctionArn"},
+		{"no type", `{"Version": "2020-12-01", "Steps": [{"Name": "L"}]}`, "no Type"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestCallbackStopFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if first.Status != StatusExecuting || first.PipelineExecutionArn != arn || len(first.Token) != 10 ||
-		!strings.Contains(string(first.Arguments), `"n":3`) {
+		!strings.Contains(*msgs[0].Body, `"arguments":{"b":true,"n":3,"s":"x"}`) {
 		t.Fatalf("Executing message %s", *msgs[0].Body)
 	}
 	steps, err := sm.ListPipelineExecutionSteps(ctx, &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
@@ -217,8 +217,11 @@ func TestCallbackSuccessAndFailure(t *testing.T) {
 	}
 	waitExecution(t, e, failed, StatusFailed)
 	d, err := sm.DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: &failed})
-	if err != nil || !strings.Contains(aws.ToString(d.FailureReason), "boom") {
+	if err != nil || aws.ToString(d.FailureReason) != ExecutionFailureReason {
 		t.Fatalf("describe failed execution: %v, reason %q", err, aws.ToString(d.FailureReason))
+	}
+	if r := stepFailureReason(t, sm, failed, "Wait"); r != "boom" {
+		t.Fatalf("step failure reason %q; want boom", r)
 	}
 }
 
@@ -262,8 +265,8 @@ func TestLambdaStop(t *testing.T) {
 		}
 		waitExecution(t, e, arn, StatusFailed)
 		_, reason, _ := e.ExecutionStatus(arn)
-		if !strings.Contains(reason, "Lambda step SlowL timed out after ") {
-			t.Fatalf("failure reason %q", reason)
+		if r := stepFailureReason(t, sm, arn, "SlowL"); reason != ExecutionFailureReason || !strings.Contains(r, "timed out") {
+			t.Fatalf("failure reasons: execution %q, step %q", reason, r)
 		}
 		if err := e.TimeOutLambdaStep(arn, "SlowL"); err == nil {
 			t.Error("a second time-out of a failed step: no error")
@@ -274,8 +277,8 @@ func TestLambdaStop(t *testing.T) {
 		arn := createAndStart(t, sm, "lambda-self-timeout", Definition(Step{Name: "SelfL", Type: StepTypeLambda}))
 		waitExecution(t, e, arn, StatusFailed)
 		_, reason, _ := e.ExecutionStatus(arn)
-		if reason != "Step SelfL failed: Lambda step SelfL timed out after 150ms" {
-			t.Fatalf("failure reason %q", reason)
+		if r := stepFailureReason(t, sm, arn, "SelfL"); reason != ExecutionFailureReason || r != "Lambda step SelfL timed out after 150ms" {
+			t.Fatalf("failure reasons: execution %q, step %q", reason, r)
 		}
 	})
 	t.Run("time out a generic step", func(t *testing.T) {
@@ -370,8 +373,8 @@ func TestErrorsDecoded(t *testing.T) {
 	}
 
 	t.Run("unknown operation", func(t *testing.T) {
-		_, err := sm.DeletePipeline(ctx, &sagemaker.DeletePipelineInput{PipelineName: aws.String("x"), ClientRequestToken: aws.String(token('d'))})
-		requireCode(t, err, "UnknownOperationException", "DeletePipeline")
+		_, err := sm.DeleteModel(ctx, &sagemaker.DeleteModelInput{ModelName: aws.String("x")})
+		requireCode(t, err, "UnknownOperationException", "DeleteModel")
 	})
 }
 

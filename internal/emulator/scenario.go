@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -16,51 +17,85 @@ var ErrNotFound = errors.New("emulator: not found")
 // Step describes one step for Definition.
 type Step struct {
 	Name string
-	// Type is StepTypeCallback, StepTypeLambda or any other type (a generic
-	// step). Empty means "Processing".
+	// Type is StepTypeCallback, StepTypeLambda, StepTypeCondition,
+	// StepTypeFail or a generic step type such as "Training". Empty means
+	// "Processing".
 	Type      string
 	DependsOn []string
 	// SqsQueueURL is required for callback steps.
 	SqsQueueURL string
 	// FunctionArn is required for Lambda steps; empty means a made-up ARN.
 	FunctionArn string
-	// Arguments are the step's arguments; values may be any JSON value.
+	// Arguments are the step's arguments; values may be any JSON value,
+	// property references such as map[string]any{"Get": "Parameters.X"}
+	// included.
 	Arguments map[string]any
 	// Outputs names the step's String output parameters.
 	Outputs []string
+	// Conditions are a Condition step's conditions, for example
+	// map[string]any{"Type": "Equals", "LeftValue": ..., "RightValue": ...};
+	// IfSteps and ElseSteps are its branches.
+	Conditions         []any
+	IfSteps, ElseSteps []Step
+	// ErrorMessage is a Fail step's message: a string or an expression.
+	ErrorMessage any
 }
 
 // Definition returns a pipeline definition JSON with the given steps.
 func Definition(steps ...Step) string {
-	type output struct{ OutputName, OutputType string }
-	type step struct {
-		Name             string
-		Type             string
-		DependsOn        []string       `json:",omitempty"`
-		Arguments        map[string]any `json:",omitempty"`
-		SqsQueueUrl      string         `json:",omitempty"`
-		FunctionArn      string         `json:",omitempty"`
-		OutputParameters []output       `json:",omitempty"`
-	}
 	def := struct {
 		Version string
-		Steps   []step
-	}{Version: "2020-12-01", Steps: []step{}}
-	for _, s := range steps {
-		out := step{Name: s.Name, Type: s.Type, DependsOn: s.DependsOn, Arguments: s.Arguments, SqsQueueUrl: s.SqsQueueURL, FunctionArn: s.FunctionArn}
-		if out.Type == "" {
-			out.Type = "Processing"
-		}
-		if out.Type == StepTypeLambda && out.FunctionArn == "" {
-			out.FunctionArn = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
-		}
-		for _, o := range s.Outputs {
-			out.OutputParameters = append(out.OutputParameters, output{o, "String"})
-		}
-		def.Steps = append(def.Steps, out)
-	}
+		Steps   []stepObject
+	}{Version: DefinitionVersion, Steps: stepObjects(steps)}
 	buf, _ := json.Marshal(def) // only strings, slices and caller's JSON values
 	return string(buf)
+}
+
+// stepObject is a definition step object, its members in the order
+// SageMaker's own examples write them.
+type stepObject struct {
+	Name             string
+	Type             string
+	DependsOn        []string          `json:",omitempty"`
+	Arguments        map[string]any    `json:",omitempty"`
+	SqsQueueUrl      string            `json:",omitempty"`
+	FunctionArn      string            `json:",omitempty"`
+	OutputParameters []outputParamDecl `json:",omitempty"`
+}
+
+// stepObjects renders steps as definition step objects.
+func stepObjects(steps []Step) []stepObject {
+	out := []stepObject{}
+	for _, s := range steps {
+		o := stepObject{Name: s.Name, Type: s.Type, DependsOn: s.DependsOn, SqsQueueUrl: s.SqsQueueURL, FunctionArn: s.FunctionArn}
+		if o.Type == "" {
+			o.Type = "Processing"
+		}
+		if o.Type == StepTypeLambda && o.FunctionArn == "" {
+			o.FunctionArn = "arn:aws:lambda:us-east-1:123456789012:function:" + s.Name
+		}
+		if len(s.Arguments) > 0 || o.Type == StepTypeCondition || (o.Type == StepTypeFail && s.ErrorMessage != nil) {
+			o.Arguments = maps.Clone(s.Arguments)
+			if o.Arguments == nil {
+				o.Arguments = map[string]any{}
+			}
+		}
+		switch o.Type {
+		case StepTypeCondition:
+			o.Arguments["Conditions"] = s.Conditions
+			o.Arguments["IfSteps"] = stepObjects(s.IfSteps)
+			o.Arguments["ElseSteps"] = stepObjects(s.ElseSteps)
+		case StepTypeFail:
+			if s.ErrorMessage != nil {
+				o.Arguments["ErrorMessage"] = s.ErrorMessage
+			}
+		}
+		for _, name := range s.Outputs {
+			o.OutputParameters = append(o.OutputParameters, outputParamDecl{OutputName: name, OutputType: "String"})
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // CreatePipeline creates a pipeline directly, without an API call, and
@@ -78,9 +113,7 @@ func (e *Emulator) CreatePipeline(name, definitionJSON string) (string, error) {
 	if p, ok := e.state.pipelines[name]; ok {
 		return p.arn, fmt.Errorf("emulator: pipeline %s already exists", name)
 	}
-	p := &pipeline{name: name, arn: e.pipelineARN(name), definitionSrc: definitionJSON, def: def, displayName: name,
-		roleArn: fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID)}
-	e.state.pipelines[name] = p
+	p := e.newPipeline(name, definitionJSON, def, fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID))
 	return p.arn, nil
 }
 
@@ -93,7 +126,25 @@ func (e *Emulator) StartExecution(pipelineName string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: pipeline %s", ErrNotFound, pipelineName)
 	}
-	return e.startExecution(p, newRequestID()+"-direct", "", ""), nil
+	arn, aerr := e.startExecution(p, startRequest{token: newRequestID() + "-direct"})
+	if aerr != nil {
+		return "", aerr
+	}
+	return arn, nil
+}
+
+// SetLambdaOutputs sets the output parameters that the function of every
+// Lambda step named stepName returns when it finishes, for steps that
+// finish after the call. Only outputs the step declares are kept; nil
+// removes the setting (the function then returns no outputs).
+func (e *Emulator) SetLambdaOutputs(stepName string, outputs map[string]string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if outputs == nil {
+		delete(e.state.lambdaOutputs, stepName)
+		return
+	}
+	e.state.lambdaOutputs[stepName] = maps.Clone(outputs)
 }
 
 // CreateQueue creates one of the emulator's queues (standard, default
@@ -126,6 +177,27 @@ func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
 		return "", err
 	}
 	return s.status, nil
+}
+
+// StepArguments returns the JSON of a started step's Arguments with its
+// expressions resolved, as the step saw them when it started (for a
+// callback step, the message's "arguments"; for a Lambda step, the
+// function's input).
+func (e *Emulator) StepArguments(executionARN, stepName string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.step(executionARN, stepName)
+	if err != nil {
+		return "", err
+	}
+	if s == nil {
+		return "", fmt.Errorf("%w: step %s of %s has not started", ErrNotFound, stepName, executionARN)
+	}
+	buf, err := json.Marshal(s.args)
+	if err != nil {
+		return "", fmt.Errorf("emulator: encode arguments: %w", err)
+	}
+	return string(buf), nil
 }
 
 // CallbackToken returns the callback token of a started callback step.
@@ -194,7 +266,7 @@ func (e *Emulator) step(executionARN, stepName string) (*stepRun, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
 	}
-	if !slices.ContainsFunc(ex.pipeline.def.steps, func(d *stepDef) bool { return d.Name == stepName }) {
+	if !slices.ContainsFunc(ex.def.steps, func(d *stepDef) bool { return d.Name == stepName }) {
 		return nil, fmt.Errorf("%w: step %s in %s", ErrNotFound, stepName, executionARN)
 	}
 	return ex.byName[stepName], nil
