@@ -18,7 +18,6 @@ package pipelinestop_test
 //   - no log record holds a raw callback token.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +42,7 @@ import (
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
 	"github.com/pipelinestop/pipelinestop/internal/motoserver"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
 
 // Statuses used below.
@@ -65,7 +65,7 @@ type ciEnv struct {
 	sqs      *sqs.Client // the service holding the queue
 	queueURL string
 	moto     bool
-	logs     *ciLog
+	logs     *testlog.Buffer
 	logger   *slog.Logger
 	// answerBudget is the Acknowledger's RetryBudget; default 10 s.
 	answerBudget time.Duration
@@ -87,9 +87,9 @@ func ciNewEnv(t *testing.T, motoEndpoint string) *ciEnv {
 		CallbackQueueEndpoint: motoEndpoint,
 		Seed:                  7,
 	})
-	env := &ciEnv{t: t, em: em, sm: em.SageMakerClient(), moto: motoEndpoint != "", logs: &ciLog{},
+	env := &ciEnv{t: t, em: em, sm: em.SageMakerClient(), moto: motoEndpoint != "", logs: &testlog.Buffer{},
 		callbacks: map[string][]string{}, pipelines: map[string][]string{}, deletable: map[string]bool{}}
-	env.logger = slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	env.logger = env.logs.Logger()
 	name := fmt.Sprintf("callbacks-%d", ciQueueSeq.Add(1))
 	if env.moto {
 		env.sqs = sqs.NewFromConfig(em.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(motoEndpoint) })
@@ -334,24 +334,6 @@ func (env *ciEnv) checkSecrets() {
 			}
 		}
 	}
-}
-
-// ciLog collects log output.
-type ciLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *ciLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *ciLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // ciEvents records a consumer's events and lets a test wait for them.

@@ -1,11 +1,9 @@
 package pipelinestop_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
 	"github.com/pipelinestop/pipelinestop/internal/mocks"
+	"github.com/pipelinestop/pipelinestop/internal/testlog"
 )
 
 const cbQueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/callbacks"
@@ -205,37 +204,20 @@ type harness struct {
 	c      *pipelinestop.Consumer
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 
 	mu     sync.Mutex
 	events []pipelinestop.Event
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newHarness(t *testing.T, h pipelinestop.Handler, optFns ...func(*pipelinestop.ConsumerOptions)) *harness {
 	t.Helper()
-	hs := &harness{t: t, clock: fakeclock.NewManual(time.Unix(1000, 0)), logs: &syncBuffer{}}
+	hs := &harness{t: t, clock: fakeclock.NewManual(time.Unix(1000, 0)), logs: &testlog.Buffer{}}
 	var queue *mocks.MockQueueAPIClient
 	hs.q, queue = newFakeQueue(t)
 	var sm *mocks.MockCallbackAPIClient
 	hs.sm, sm = newFakeSageMaker(t)
-	logger := slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := hs.logs.Logger()
 	onEvent := func(e pipelinestop.Event) {
 		hs.mu.Lock()
 		hs.events = append(hs.events, e)
