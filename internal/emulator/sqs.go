@@ -35,11 +35,6 @@ func (e *Emulator) sqsService() *service {
 	}
 }
 
-// SQSOperations lists the SQS operations the emulator serves.
-func SQSOperations() []string {
-	return sortedKeys((&Emulator{}).sqsService().ops)
-}
-
 type empty struct{}
 
 func missing(name string) *apiError {
