@@ -161,7 +161,9 @@ func writeJSONError(w http.ResponseWriter, contentType string, isSQS bool, err *
 	body := map[string]string{}
 	if isSQS {
 		body["__type"] = "com.amazonaws.sqs#" + err.code
-		body["message"] = err.message
+		if err.message != "" {
+			body["message"] = err.message
+		}
 		qc := err.queryCode
 		if qc == "" {
 			qc = err.code

@@ -527,8 +527,8 @@ func (b *sqsBackend) changeVisibility(queueURL, handle string, seconds int64) *a
 	}
 	now := b.now()
 	if !m.visibleAt.After(now) {
-		return &apiError{status: http.StatusBadRequest, code: "MessageNotInflight", queryCode: "AWS.SimpleQueueService.MessageNotInflight",
-			message: "Message does not exist or is not available for visibility timeout change."}
+		// The model's MessageNotInflight has no message member.
+		return &apiError{status: http.StatusBadRequest, code: "MessageNotInflight", queryCode: "AWS.SimpleQueueService.MessageNotInflight"}
 	}
 	if elapsed := int64(now.Sub(m.lastReceive) / time.Second); elapsed+seconds > maxVisibilitySeconds {
 		return invalidParameter("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]", seconds)
