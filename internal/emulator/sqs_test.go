@@ -190,6 +190,13 @@ func sqsScenarios(t *testing.T, q *sqs.Client) {
 // sqsMoreScenarios covers the queue management operations, message
 // attributes, batches and redrive; like sqsScenarios it runs against the
 // emulator and against moto_server, which must agree.
+//
+// Where moto departs from SQS's documented behaviour the emulator follows
+// SQS and the test is emulator-only (sqs_strict_test.go,
+// sqs_fidelity_test.go): moto deletes with any receipt handle a message
+// ever had and changes visibility with it, counts the 12-hour limit from
+// the send, accepts a second PurgeQueue at once, lets a deleted queue's
+// name be reused at once and supports FIFO queues.
 func sqsMoreScenarios(t *testing.T, q *sqs.Client) {
 	ctx := testContext(t)
 	t.Run("list get set delete queues", func(t *testing.T) {
