@@ -114,9 +114,11 @@ func ExampleServer_SetFaults() {
 	if _, err := srv.CreatePipeline("train", pipelinestoptest.Definition(pipelinestoptest.Step{Name: "Train"})); err != nil {
 		log.Fatal(err)
 	}
-	srv.SetFaults(pipelinestoptest.Faults{RateLimits: map[string]pipelinestoptest.RateLimit{
+	if err := srv.SetFaults(pipelinestoptest.Faults{RateLimits: map[string]pipelinestoptest.RateLimit{
 		"StopPipelineExecution": {PerSecond: 0.001, Burst: 1},
-	}})
+	}}); err != nil {
+		log.Fatal(err)
+	}
 	ctx := context.Background()
 	client := srv.SageMakerClient(func(o *sagemaker.Options) { o.RetryMaxAttempts = 1 })
 	for range 2 {

@@ -2,9 +2,13 @@ package pipelinestoptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +68,12 @@ const StaleDeletes = emulator.StaleDeletes
 // ErrNotFound is returned for an unknown pipeline, execution, step or
 // queue. Test with errors.Is.
 var ErrNotFound = emulator.ErrNotFound
+
+// ErrInvalidConfig is returned by Start and SetFaults for a Config or
+// Faults value that cannot be used: a fraction outside 0 to 1 (or NaN), a
+// negative latency, a rate limit on an operation the server does not
+// serve, or a negative, NaN or infinite rate. Test with errors.Is.
+var ErrInvalidConfig = errors.New("pipelinestoptest: invalid configuration")
 
 // Config configures a Server. The zero value is ready to use.
 type Config struct {
@@ -162,6 +172,30 @@ func (t Timing) internal() emulator.Timing {
 		LambdaTimeout: t.LambdaTimeout, ConflictWindow: t.ConflictWindow}
 }
 
+// check reports the first unusable field, wrapped in ErrInvalidConfig.
+func (f Faults) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	for name, v := range map[string]float64{"ErrorRate": f.ErrorRate, "DropRate": f.DropRate, "DropResponseRate": f.DropResponseRate} {
+		if math.IsNaN(v) || v < 0 || v > 1 {
+			return bad("Faults.%s %v is not a fraction from 0 to 1", name, v)
+		}
+	}
+	if f.Latency < 0 || f.LatencyJitter < 0 {
+		return bad("Faults.Latency %v and LatencyJitter %v must not be negative", f.Latency, f.LatencyJitter)
+	}
+	for op, rl := range f.RateLimits {
+		if op != AllOperations && !slices.Contains(emulator.Operations(), op) {
+			return bad("Faults.RateLimits: %q is not an operation the server serves (%s) nor AllOperations", op, strings.Join(emulator.Operations(), ", "))
+		}
+		if math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0) || rl.PerSecond < 0 || rl.Burst < 0 {
+			return bad("Faults.RateLimits[%q]: PerSecond %v must be a finite number of at least 0 and Burst %d at least 0", op, rl.PerSecond, rl.Burst)
+		}
+	}
+	return nil
+}
+
 func (f Faults) internal() emulator.Faults {
 	out := emulator.Faults{ErrorRate: f.ErrorRate, Latency: f.Latency, LatencyJitter: f.LatencyJitter,
 		DropRate: f.DropRate, DropResponseRate: f.DropResponseRate, IncludeSQS: f.IncludeSQS}
@@ -183,6 +217,9 @@ type Server struct {
 // Start starts a server. Close it when done; in a test, New does that for
 // you.
 func Start(cfg Config) (*Server, error) {
+	if err := cfg.Faults.check(); err != nil {
+		return nil, err
+	}
 	e, err := emulator.Start(emulator.Config{
 		Addr:      cfg.Addr,
 		Region:    cfg.Region,
@@ -323,7 +360,15 @@ func (s *Server) SetStepTiming(stepName string, t StepTiming) {
 func (s *Server) SetConflictWindow(d time.Duration) { s.e.SetConflictWindow(d) }
 
 // SetFaults replaces the injected faults. Rate limit buckets start full.
-func (s *Server) SetFaults(f Faults) { s.e.SetFaults(f.internal()) }
+// An unusable value returns an error wrapping ErrInvalidConfig and changes
+// nothing.
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	s.e.SetFaults(f.internal())
+	return nil
+}
 
 // Requests returns how many requests for op (for example
 // "StopPipelineExecution" or "ReceiveMessage") the server received,
