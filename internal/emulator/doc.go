@@ -211,7 +211,10 @@
 // Counters let tests assert protocol properties: Requests and Counters
 // (requests per operation), StopTokens, AcceptedStopToken, EffectiveStops
 // and StopCalls per execution ("exactly one effective stop"), and Answers
-// per callback token ("no step answered twice with different outcomes").
+// per callback token ("no step answered twice with different outcomes"),
+// CallbackMessages (every callback step message sent, in order) and the
+// Requests key StaleDeletes (deletes that succeeded without effect).
+// Operations lists the operation names they and Faults.RateLimits take.
 //
 // # Callback messages to another SQS
 //
