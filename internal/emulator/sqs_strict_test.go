@@ -40,9 +40,7 @@ func startWithClock(t *testing.T) (*Emulator, *manualClock) {
 	t.Helper()
 	e := StartTest(t, Config{})
 	c := &manualClock{now: time.Now()}
-	e.queues.mu.Lock()
-	e.queues.now = c.Now
-	e.queues.mu.Unlock()
+	e.SetSQSClock(c.Now)
 	return e, c
 }
 
