@@ -22,48 +22,48 @@ import (
 // Default values used when a Config field is left at its zero value.
 const (
 	// DefaultRegion is the Region of ARNs and of the ready-made clients.
-	DefaultRegion = emulator.DefaultRegion
+	DefaultRegion = "us-east-1"
 	// DefaultAccountID is the account of ARNs and queue URLs.
-	DefaultAccountID = emulator.DefaultAccountID
+	DefaultAccountID = "123456789012"
 	// DefaultAddr is a random free port on the loopback interface.
-	DefaultAddr = emulator.DefaultAddr
+	DefaultAddr = "127.0.0.1:0"
 )
 
 // Execution and step statuses, as SageMaker writes them.
 const (
-	StatusExecuting = emulator.StatusExecuting
-	StatusStopping  = emulator.StatusStopping
-	StatusStopped   = emulator.StatusStopped
-	StatusFailed    = emulator.StatusFailed
-	StatusSucceeded = emulator.StatusSucceeded
+	StatusExecuting = "Executing"
+	StatusStopping  = "Stopping"
+	StatusStopped   = "Stopped"
+	StatusFailed    = "Failed"
+	StatusSucceeded = "Succeeded"
 )
 
 // Step types with their own behaviour; any other type is a generic step
 // that runs for Timing.StepDuration.
 const (
-	StepTypeCallback = emulator.StepTypeCallback
-	StepTypeLambda   = emulator.StepTypeLambda
+	StepTypeCallback = "Callback"
+	StepTypeLambda   = "Lambda"
 )
 
 // Answer outcomes.
 const (
-	OutcomeSuccess = emulator.OutcomeSuccess
-	OutcomeFailure = emulator.OutcomeFailure
+	OutcomeSuccess = "Success"
+	OutcomeFailure = "Failure"
 )
 
 // Forever is a duration that never elapses: a step whose run time is
 // Forever runs until it is stopped, answered or completed with CompleteStep.
-const Forever = emulator.Forever
+const Forever = time.Duration(math.MaxInt64)
 
 // AllOperations is the Faults.RateLimits key that applies to every
 // operation without its own entry.
-const AllOperations = emulator.AllOperations
+const AllOperations = "*"
 
 // StaleDeletes is the Requests key counting DeleteMessage calls (and batch
 // entries) that succeeded without deleting anything: an older receipt
 // handle of a message received again since, or a message already deleted
 // or moved to its dead-letter queue.
-const StaleDeletes = emulator.StaleDeletes
+const StaleDeletes = "DeleteMessage (no effect)"
 
 // ErrNotFound is returned for an unknown pipeline, execution, step or
 // queue. Test with errors.Is.
@@ -99,10 +99,10 @@ type Config struct {
 
 // Default durations used when a Timing field is zero.
 const (
-	DefaultStepDuration  = emulator.DefaultStepDuration
-	DefaultStopDelay     = emulator.DefaultStopDelay
-	DefaultLambdaRunTime = emulator.DefaultLambdaRunTime
-	DefaultLambdaTimeout = emulator.DefaultLambdaTimeout
+	DefaultStepDuration  = time.Second
+	DefaultStopDelay     = 200 * time.Millisecond
+	DefaultLambdaRunTime = 2 * time.Second
+	DefaultLambdaTimeout = 120 * time.Second
 )
 
 // Timing sets how long simulated work takes. A zero field takes its
