@@ -14,27 +14,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pipelinestop/pipelinestop"
-	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/pipelinestoptest"
 )
 
 // exampleExecution starts the local emulator with one running execution
 // whose steps are given, and returns a SageMaker client pointed at it,
-// the execution's ARN and a function that closes the emulator. In a real
+// the execution's ARN and a function that closes the pipelinestoptest. In a real
 // program the client comes from sagemaker.NewFromConfig.
-func exampleExecution(steps ...emulator.Step) (*sagemaker.Client, string, *emulator.Emulator, func()) {
-	em, err := emulator.Start(emulator.Config{Timing: emulator.Timing{
-		StepDuration: emulator.Forever, StopDelay: 20 * time.Millisecond, ConflictWindow: 300 * time.Millisecond}})
+func exampleExecution(steps ...pipelinestoptest.Step) (*sagemaker.Client, string, *pipelinestoptest.Server, func()) {
+	em, err := pipelinestoptest.Start(pipelinestoptest.Config{Timing: pipelinestoptest.Timing{
+		StepDuration: pipelinestoptest.Forever, StopDelay: 20 * time.Millisecond, ConflictWindow: 300 * time.Millisecond}})
 	if err != nil {
 		log.Fatal(err)
 	}
 	for i, s := range steps {
-		if s.Type == emulator.StepTypeCallback {
+		if s.Type == pipelinestoptest.StepTypeCallback {
 			if steps[i].SqsQueueURL, err = em.CreateQueue("approvals"); err != nil {
 				log.Fatal(err)
 			}
 		}
 	}
-	if _, err := em.CreatePipeline("example", emulator.Definition(steps...)); err != nil {
+	if _, err := em.CreatePipeline("example", pipelinestoptest.Definition(steps...)); err != nil {
 		log.Fatal(err)
 	}
 	arn, err := em.StartExecution("example")
@@ -61,7 +61,7 @@ func ExampleNew() {
 // answers while the execution moves between steps, and waits until the
 // execution has stopped.
 func ExampleStopper_StopAndWait() {
-	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	client, arn, _, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Train", Type: "Training"})
 	defer closeEmulator()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -87,7 +87,7 @@ func ExampleStopper_StopAndWait() {
 // A second stop of the same execution, from a restarted process or another
 // replica, is not an error: the result says it was already stopping.
 func ExampleStopResult_AlreadyStopping() {
-	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	client, arn, _, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Train", Type: "Training"})
 	defer closeEmulator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -110,7 +110,7 @@ func ExampleStopResult_AlreadyStopping() {
 // When the context ends first, the error says what holds the execution in
 // Stopping: here a callback step that nobody has answered.
 func ExampleWaitError() {
-	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	client, arn, em, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Approve", Type: pipelinestoptest.StepTypeCallback})
 	defer closeEmulator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -118,7 +118,7 @@ func ExampleWaitError() {
 		log.Fatal(err)
 	}
 
-	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelShort()
 	_, err := pipelinestop.New(client, func(o *pipelinestop.Options) { o.MinDelay = 10 * time.Millisecond }).
 		StopAndWait(short, arn)
@@ -140,7 +140,7 @@ func ExampleWaitError() {
 // StopAll stops every execution a service started, within a shutdown
 // deadline, and reports each one.
 func ExampleStopper_StopAll() {
-	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	client, arn, _, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Train", Type: "Training"})
 	defer closeEmulator()
 	missing := arn[:len(arn)-1] + "x" // an execution that does not exist
 	if missing == arn {
@@ -166,7 +166,7 @@ func ExampleStopper_StopAll() {
 
 // Classify gives errors from SDK calls made directly the same sentinels.
 func ExampleClassify() {
-	client, arn, _, closeEmulator := exampleExecution(emulator.Step{Name: "Train", Type: "Training"})
+	client, arn, _, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Train", Type: "Training"})
 	defer closeEmulator()
 
 	_, err := client.DescribePipelineExecution(context.Background(), &sagemaker.DescribePipelineExecutionInput{
@@ -211,7 +211,7 @@ func ExampleDeriveToken() {
 // step (success, or failure with the cleanup's error as the reason), and
 // the execution can stop.
 func ExampleAcknowledger_AckStopping() {
-	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	client, arn, em, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Approve", Type: pipelinestoptest.StepTypeCallback})
 	defer closeEmulator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -272,7 +272,7 @@ func ExampleAcknowledger_AckStopping() {
 // work and its outputs answer the step; Cleanup runs when the execution
 // is stopped. Run returns once its context ends and its handlers are done.
 func ExampleConsumer() {
-	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback,
+	client, arn, em, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Approve", Type: pipelinestoptest.StepTypeCallback,
 		Arguments: map[string]any{"model": "churn-v2"}})
 	defer closeEmulator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -319,7 +319,7 @@ func ExampleConsumer() {
 // Consumer cancels Execute's context, runs Cleanup and answers the step,
 // so that StopAndWait sees the execution Stopped.
 func ExampleConsumer_stop() {
-	client, arn, em, closeEmulator := exampleExecution(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback})
+	client, arn, em, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Approve", Type: pipelinestoptest.StepTypeCallback})
 	defer closeEmulator()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

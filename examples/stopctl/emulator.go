@@ -21,13 +21,11 @@ import (
 const defaultEmulatorAddr = "127.0.0.1:4599"
 
 // emulatorOps are the operations the emulator serves, for --rate-limit.
-var emulatorOps = []string{
-	"CreatePipeline", "DescribePipeline", "StartPipelineExecution", "DescribePipelineExecution",
-	"ListPipelineExecutions", "ListPipelineExecutionSteps", "StopPipelineExecution",
-	"SendPipelineExecutionStepSuccess", "SendPipelineExecutionStepFailure",
-	"CreateQueue", "GetQueueUrl", "GetQueueAttributes", "SendMessage", "ReceiveMessage", "DeleteMessage",
-	"DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "PurgeQueue",
-}
+var emulatorOps = emulator.Operations()
+
+// maxRate is the largest --rate-limit rate: beyond it a limit means
+// nothing, and the default burst (the rate, rounded up) must fit an int.
+const maxRate = 1e9
 
 // durationFlag is a duration flag that also accepts "forever" (a step
 // that runs until it is stopped or answered).
@@ -103,6 +101,9 @@ func parseRateLimit(s string) (string, emulator.RateLimit, error) {
 	perSecond, err := strconv.ParseFloat(rate, 64)
 	if err != nil || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < 0 {
 		return "", emulator.RateLimit{}, fmt.Errorf("%s: rate %q is not a number of requests per second", op, rate)
+	}
+	if perSecond > maxRate {
+		return "", emulator.RateLimit{}, fmt.Errorf("%s: rate %q is above %g requests per second; leave the operation unlimited instead", op, rate, maxRate)
 	}
 	burst := int(math.Max(1, math.Ceil(perSecond)))
 	if hasBurst {
@@ -272,7 +273,8 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 	u := emu.URL()
 	fmt.Fprintf(w, "SageMaker Pipelines + SQS emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
-	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s\n", emu.Region())
+	// AWS_REGION for the SDKs; AWS_DEFAULT_REGION for the AWS CLI v1 and boto3, which ignore AWS_REGION.
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", emu.Region(), emu.Region())
 	fmt.Fprintf(w, "  aws --endpoint-url %s sqs create-queue --queue-name approvals\n", u)
 	fmt.Fprintf(w, "  aws --endpoint-url %s sagemaker list-pipeline-executions --pipeline-name NAME\n", u)
 	fmt.Fprintf(w, "  stopctl --endpoint-url %s status EXECUTION_ARN\n\n", u)

@@ -32,6 +32,7 @@ func TestEmulatorUsage(t *testing.T) {
 		{[]string{"--rate-limit", "StopPipelineExecution"}, "want OPERATION=N/s[,BURST]"},
 		{[]string{"--rate-limit", "StopPipelineExecution=fast"}, `rate "fast" is not a number`},
 		{[]string{"--rate-limit", "StopPipelineExecution=2/s,0"}, `burst "0" is not a whole number of at least 1`},
+		{[]string{"--rate-limit", "StopPipelineExecution=1e19/s"}, `rate "1e19" is above 1e+09 requests per second`},
 		{[]string{"--rate-limit", "*=2/s", "--rate-limit", "*=3/s"}, "* given twice"},
 		{[]string{"--callback-queue-endpoint", "localhost:5000"}, "is not an http(s) URL"},
 		{[]string{"--endpoint-url", "http://127.0.0.1:1"}, "do not apply"},
@@ -61,6 +62,11 @@ func TestParseRateLimit(t *testing.T) {
 		{"ReceiveMessage=10/s", "ReceiveMessage", emulator.RateLimit{PerSecond: 10, Burst: 10}, false},
 		{"ReceiveMessage=-1/s", "", emulator.RateLimit{}, true},
 		{"=1/s", "", emulator.RateLimit{}, true},
+		// A huge rate used to overflow the default burst (printed as
+		// -9223372036854775808): refused instead.
+		{"StopPipelineExecution=1e300/s", "", emulator.RateLimit{}, true},
+		{"StopPipelineExecution=1e9/s", "StopPipelineExecution", emulator.RateLimit{PerSecond: 1e9, Burst: 1e9}, false},
+		{"SendMessageBatch=1/s", "SendMessageBatch", emulator.RateLimit{PerSecond: 1, Burst: 1}, false},
 	} {
 		op, rl, err := parseRateLimit(tc.in)
 		if (err != nil) != tc.error || op != tc.op || rl != tc.rl {
@@ -86,7 +92,7 @@ func TestEmulatorServes(t *testing.T) {
 	})
 	out := a.stdout.String()
 	for _, want := range []string{
-		"export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1",
+		"export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1",
 		"aws --endpoint-url " + url + " sagemaker list-pipeline-executions",
 		"generic steps forever", "conflict window 1m0s",
 		"StopPipelineExecution throttled at 100/s (burst 50)",

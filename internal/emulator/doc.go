@@ -21,8 +21,9 @@
 //     awsQuery-compatible header x-amzn-query-error: <code>;Sender, so the SDK
 //     decodes for example *types.QueueDoesNotExist (whose ErrorCode() is then
 //     "AWS.SimpleQueueService.NonExistentQueue", as against real SQS).
-//   - An unknown X-Amz-Target or operation: HTTP 400 UnknownOperationException.
-//     A body that is not JSON: HTTP 400 SerializationException.
+//   - An unknown X-Amz-Target or operation: HTTP 400 UnknownOperationException
+//     (and a Warn log). A body that is not JSON or cannot be read: HTTP 400
+//     SerializationException. A body over 16 MiB: HTTP 413.
 //
 // # SageMaker operations
 //
@@ -248,26 +249,93 @@
 //
 // # SQS operations
 //
-// In memory, standard queues only: CreateQueue (VisibilityTimeout,
-// DelaySeconds and ReceiveMessageWaitTimeSeconds honoured; the same name
-// with different attributes is QueueNameExists), GetQueueUrl,
-// GetQueueAttributes (ApproximateNumberOfMessages, ...NotVisible,
-// ...Delayed, VisibilityTimeout, QueueArn, ...; no names means no
-// attributes, as SQS answers), SendMessage (MD5OfMessageBody is the MD5 the
-// SDK checks; message attributes are not stored), ReceiveMessage (1 to 10
-// messages, oldest first; WaitTimeSeconds 0 to 20 long polling that returns
-// as soon as a message is visible and when the emulator closes; a
-// VisibilityTimeout override; system attributes ApproximateReceiveCount,
-// SentTimestamp, ApproximateFirstReceiveTimestamp, SenderId on request),
-// DeleteMessage, DeleteMessageBatch, ChangeMessageVisibility,
-// ChangeMessageVisibilityBatch (at most 10 distinct entry IDs; per-entry
-// failures in Failed) and PurgeQueue. Queue URLs are
-// <endpoint>/<account>/<name>; the host of a given URL is not checked.
+// In memory, standard queues only. FIFO queues (a name ending ".fifo" or
+// FifoQueue "true") are refused with UnsupportedOperation "FIFO queues are
+// not supported by this emulator".
 //
-// Each receive gives a new receipt handle. Like moto, any handle a message
-// was ever given deletes it or changes its visibility (a stale handle is
-// not rejected); deleting an already deleted message succeeds; a handle the
-// queue never gave is ReceiptHandleIsInvalid.
+// Queues: CreateQueue (with tags; the same name with different attribute
+// values is QueueNameExists; a name deleted less than 60 s ago is
+// QueueDeletedRecently), GetQueueUrl, GetQueueAttributes (no names means
+// no attributes, as SQS answers), SetQueueAttributes, DeleteQueue,
+// ListQueues (QueueNamePrefix, MaxResults 1 to 1000, NextToken),
+// ListDeadLetterSourceQueues, TagQueue, UntagQueue, ListQueueTags and
+// PurgeQueue (a second purge within 60 s is PurgeQueueInProgress, HTTP
+// 403). Settable attributes: VisibilityTimeout (0 to 43200), DelaySeconds
+// (0 to 900), ReceiveMessageWaitTimeSeconds (0 to 20), MaximumMessageSize
+// (1024 to 1048576, default 1048576), MessageRetentionPeriod (60 to
+// 1209600, enforced: older messages are dropped), Policy, RedrivePolicy,
+// RedriveAllowPolicy, KmsMasterKeyId, KmsDataKeyReusePeriodSeconds and
+// SqsManagedSseEnabled (stored, no effect). Any other name, FIFO-only ones
+// included, is InvalidAttributeName; a bad value InvalidAttributeValue.
+//
+// Messages: SendMessage and SendMessageBatch (MD5OfMessageBody,
+// MD5OfMessageAttributes and MD5OfMessageSystemAttributes as SQS computes
+// them; message attributes of type String, Number and Binary with custom
+// suffixes, at most 10, names and values checked as SQS documents;
+// AWSTraceHeader as the only system attribute; the body plus attributes at
+// most MaximumMessageSize, else InvalidParameterValue "Message must be
+// shorter than N bytes"; a batch's total over it is BatchRequestTooLong;
+// characters outside the XML set SQS allows are InvalidMessageContents),
+// ReceiveMessage (1 to 10 messages, oldest first; WaitTimeSeconds 0 to 20
+// long polling that returns as soon as a message is visible and when the
+// emulator closes; a VisibilityTimeout override; MessageAttributeNames
+// with "All", ".*" and "prefix.*"; system attributes
+// ApproximateReceiveCount, SentTimestamp, ApproximateFirstReceiveTimestamp,
+// SenderId, AWSTraceHeader, MessageGroupId and DeadLetterQueueSourceArn on
+// request), DeleteMessage, DeleteMessageBatch, ChangeMessageVisibility and
+// ChangeMessageVisibilityBatch (batches: 1 to 10 distinct entry IDs of
+// letters, digits, '-' and '_'; per-entry failures in Failed). Empty
+// Messages, Attributes, Tags and QueueUrls members are left out, as SQS
+// leaves them out. Queue URLs are <endpoint>/<account>/<name>; the host of
+// a given URL is not checked.
+//
+// Receipt handles follow SQS: each receive gives a new handle and only the
+// latest one acts. A delete with an older handle succeeds and deletes
+// nothing (counted under the Requests key StaleDeletes); visibility can
+// be changed only with the latest handle of a message in flight, and for
+// at most 12 hours counted from that receive; a handle the queue never
+// gave is ReceiptHandleIsInvalid.
+//
+// Redrive: a RedrivePolicy {"deadLetterTargetArn", "maxReceiveCount"}
+// (1 to 1000) naming an existing queue of the same account and Region
+// other than the queue itself moves a message to that queue instead of
+// delivering it once it has been received maxReceiveCount times.
+//
+// # Choices where AWS documents nothing (SQS and the wire)
+//
+//   - A delete with a handle of a message deleted, purged, expired or moved
+//     to its dead-letter queue succeeds without effect, as a second delete
+//     does in SQS.
+//   - A visibility change with an older handle, or one of a message no
+//     longer in the queue, is InvalidParameterValue "Value <handle> for
+//     parameter ReceiptHandle is invalid. Reason: The receipt handle has
+//     expired." (what SQS answers for expired handles); with the latest
+//     handle of a message not in flight (its timeout passed or was set to
+//     0) it is MessageNotInflight. The latest handle still deletes a
+//     message that is no longer in flight.
+//   - The 12-hour limit counts whole seconds since the latest receive; the
+//     error is InvalidParameterValue "Total VisibilityTimeout for the
+//     message is beyond the limit [43200 seconds]".
+//   - Dead-lettering happens when a receive finds the message visible with
+//     its receive count at maxReceiveCount. It keeps MessageId, body,
+//     attributes, SentTimestamp (so retention counts from the first send)
+//     and its receive count, and gains DeadLetterQueueSourceArn. When the
+//     dead-letter queue no longer exists, messages stay and are delivered.
+//   - maxReceiveCount may be given as a number or a numeric string and
+//     reads back as a number; a policy naming the queue itself or an
+//     unknown queue is InvalidAttributeValue.
+//   - MD5OfMessageAttributes on a receive covers the attributes returned.
+//   - FifoQueue "false" is accepted and ignored; MessageGroupId on a
+//     standard queue is stored and returned as a system attribute;
+//     MessageDeduplicationId is InvalidParameterValue.
+//   - SqsManagedSseEnabled reads "true" unless set.
+//   - ListQueues pages in name order; NextToken only when MaxResults is
+//     given (SQS returns none without it).
+//   - A request body over 16 MiB is HTTP 413 RequestEntityTooLarge; a body
+//     that cannot be read (a malformed chunked encoding) is HTTP 400
+//     SerializationException; calls to operations not served are logged
+//     at Warn level; callback tokens in logged error messages are shown as
+//     their first two characters and asterisks.
 //
 // # RetryPipelineExecution
 //
@@ -300,7 +368,10 @@
 // Counters let tests assert protocol properties: Requests and Counters
 // (requests per operation), StopTokens, AcceptedStopToken, EffectiveStops
 // and StopCalls per execution ("exactly one effective stop"), and Answers
-// per callback token ("no step answered twice with different outcomes").
+// per callback token ("no step answered twice with different outcomes"),
+// CallbackMessages (every callback step message sent, in order) and the
+// Requests key StaleDeletes (deletes that succeeded without effect).
+// Operations lists the operation names they and Faults.RateLimits take.
 //
 // # Callback messages to another SQS
 //

@@ -93,6 +93,7 @@ type Emulator struct {
 	counters *counters
 	queues   *sqsBackend
 	outbox   *outbox
+	sent     sentLog
 
 	mu    sync.Mutex
 	state *pipelineState

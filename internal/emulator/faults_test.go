@@ -99,8 +99,9 @@ func TestDropAndLatency(t *testing.T) {
 func TestUnknownTarget(t *testing.T) {
 	e := StartTest(t, Config{})
 	q := e.SQSClient(func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
-	_, err := q.ListQueues(testContext(t), &sqs.ListQueuesInput{})
-	requireCode(t, err, "UnknownOperationException", "ListQueues")
+	_, err := q.AddPermission(testContext(t), &sqs.AddPermissionInput{QueueUrl: aws.String(e.QueueURL("q")),
+		Label: aws.String("l"), AWSAccountIds: []string{"123456789012"}, Actions: []string{"SendMessage"}})
+	requireCode(t, err, "UnknownOperationException", "AddPermission")
 }
 
 func TestCallbackMessagesToMoto(t *testing.T) {

@@ -506,12 +506,15 @@ func (e *Emulator) sendCallback(s *stepRun, status string) error {
 	if err != nil {
 		return fmt.Errorf("encode callback message: %v", err)
 	}
+	sent := SentCallback{QueueURL: s.def.SqsQueueURL, Body: string(body), ExecutionARN: s.ex.arn, StepName: s.def.Name, Token: s.token, Status: status, Time: time.Now()}
 	if e.outbox != nil {
 		e.outbox.push(s.def.SqsQueueURL, string(body))
+		e.sent.record(sent)
 		return nil
 	}
 	if _, aerr := e.queues.send(s.def.SqsQueueURL, string(body), 0); aerr != nil {
 		return fmt.Errorf("send callback message to %s: %s", s.def.SqsQueueURL, aerr.message)
 	}
+	e.sent.record(sent)
 	return nil
 }

@@ -16,7 +16,16 @@ const (
 	sqsPrefix       = "AmazonSQS."
 )
 
-const maxRequestBody = 2 << 20
+// maxRequestBody bounds a request body: a SendMessageBatch of ten 1 MiB
+// messages, JSON-escaped, fits.
+const maxRequestBody = 16 << 20
+
+// Operations lists the operations the emulator serves, SageMaker's then
+// SQS's, each sorted by name: the names Faults.RateLimits and Requests take.
+func Operations() []string {
+	var e Emulator // only the operation tables are read
+	return append(sortedKeys(e.sageMakerService().ops), sortedKeys(e.sqsService().ops)...)
+}
 
 // apiError is an error answer in the AWS JSON protocols.
 type apiError struct {
@@ -66,6 +75,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		svc, op = e.sqsService(), strings.TrimPrefix(target, sqsPrefix)
 	default:
 		e.counters.request("Unknown")
+		e.log.Warn("unsupported request: unknown X-Amz-Target", "target", target, "method", r.Method, "path", r.URL.Path)
 		writeJSONError(w, "application/x-amz-json-1.1", false, errorf(http.StatusBadRequest, "UnknownOperationException",
 			"unknown X-Amz-Target %q: this emulator serves SageMaker.<Operation> (AWS JSON 1.1) and AmazonSQS.<Operation> (AWS JSON 1.0)", target))
 		return
@@ -74,6 +84,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	isSQS := svc.name == "sqs"
 	h, ok := svc.ops[op]
 	if !ok {
+		e.log.Warn("unsupported operation", "service", svc.name, "op", op)
 		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusBadRequest, "UnknownOperationException",
 			"operation %s is not supported by the emulator", target))
 		return
@@ -82,9 +93,19 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusMethodNotAllowed, "InvalidAction", "use POST"))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
-	if err != nil {
-		return // the client went away
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	switch {
+	case err != nil:
+		// A body that cannot be read (a malformed chunked encoding, a
+		// connection cut short) must not look like a success.
+		e.log.Debug("request body unreadable", "op", op, "err", err, "request_id", reqID)
+		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusBadRequest, "SerializationException", "cannot read request body: %v", err))
+		return
+	case len(body) > maxRequestBody:
+		e.log.Debug("request body too large", "op", op, "request_id", reqID)
+		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			"request body is larger than %d bytes", maxRequestBody))
+		return
 	}
 
 	f := e.faults.decide(op, isSQS)
@@ -117,7 +138,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if aerr != nil {
-		e.log.Debug("request failed", "op", op, "code", aerr.code, "message", aerr.message, "request_id", reqID)
+		e.log.Debug("request failed", "op", op, "code", aerr.code, "message", redactCallbackToken(body, aerr.message), "request_id", reqID)
 		writeJSONError(w, svc.contentType, isSQS, aerr)
 		return
 	}
@@ -140,7 +161,9 @@ func writeJSONError(w http.ResponseWriter, contentType string, isSQS bool, err *
 	body := map[string]string{}
 	if isSQS {
 		body["__type"] = "com.amazonaws.sqs#" + err.code
-		body["message"] = err.message
+		if err.message != "" {
+			body["message"] = err.message
+		}
 		qc := err.queryCode
 		if qc == "" {
 			qc = err.code
@@ -171,6 +194,22 @@ func dropConnection(w http.ResponseWriter) {
 		return
 	}
 	_ = conn.Close()
+}
+
+// redactCallbackToken returns msg with the request's CallbackToken, when
+// it has one, shown as its first two characters and asterisks, as
+// pipelinestop.CallbackToken prints itself: logs never carry a token that
+// could answer a step.
+func redactCallbackToken(body []byte, msg string) string {
+	var in struct{ CallbackToken string }
+	if json.Unmarshal(body, &in) != nil || in.CallbackToken == "" {
+		return msg
+	}
+	shown := "**********"
+	if len(in.CallbackToken) > 2 {
+		shown = in.CallbackToken[:2] + "********"
+	}
+	return strings.ReplaceAll(msg, in.CallbackToken, shown)
 }
 
 // decodeInput decodes a JSON request body into v; an empty body is {}.

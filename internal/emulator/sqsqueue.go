@@ -7,18 +7,25 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Queue attribute defaults and limits.
+// Queue limits. The message size is the current service model's (1 MiB).
 const (
-	defaultVisibilityTimeout = 30 * time.Second
-	maxVisibilityTimeout     = 12 * time.Hour
-	maxMessageSize           = 256 * 1024
-	maxWaitTime              = 20 * time.Second
+	defaultVisibilitySeconds = 30
+	maxVisibilitySeconds     = 43200 // 12 hours, counted from the receive
+	maxMessageSize           = 1 << 20
+	minMessageSize           = 1024
+	maxWaitSeconds           = 20
+	maxDelaySeconds          = 900
+	defaultRetentionSeconds  = 345600
+	purgeInterval            = 60 * time.Second
+	deletedNameReuse         = 60 * time.Second
+	maxReceiveCountLimit     = 1000
+	maxQueueTags             = 50
 )
 
 var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,80}$`)
@@ -27,42 +34,53 @@ var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,80}$`)
 type sqsBackend struct {
 	endpoint, region, account string
 	done                      <-chan struct{}
+	// now is the clock of every queue rule (visibility, delays, the 12 hour
+	// limit, purge and name reuse windows); tests may replace it before use.
+	now func() time.Time
 
-	mu     sync.Mutex
-	queues map[string]*queue
+	mu      sync.Mutex
+	queues  map[string]*queue
+	deleted map[string]time.Time // queue name -> when it was deleted
 }
 
 type queue struct {
-	name     string
-	url      string
-	attrs    map[string]string // as created, for CreateQueue comparison
-	vis      time.Duration
-	delay    time.Duration
-	wait     time.Duration
-	created  time.Time
-	messages []*message
-	deleted  map[string]bool // every handle of every deleted message
-	arrived  chan struct{}   // closed and replaced when a message is sent or made visible
+	name, url, arn string
+	attrs          map[string]string // settable attributes, canonical values
+	tags           map[string]string
+	created        time.Time
+	modified       time.Time
+	lastPurge      time.Time
+	messages       []*message
+	deleted        map[string]bool // every handle of every message deleted or moved away
+	arrived        chan struct{}   // closed and replaced when a message is sent or made visible
 }
 
 type message struct {
 	id            string
 	body          string
 	md5           string
+	attrs         map[string]messageAttribute
+	system        map[string]string // AWSTraceHeader, MessageGroupId, DeadLetterQueueSourceArn
 	sent          time.Time
 	visibleAt     time.Time
 	receiveCount  int
 	firstReceive  time.Time
+	lastReceive   time.Time
 	handles       map[string]bool
 	currentHandle string
 }
 
 func newSQSBackend(endpoint, region, account string, done <-chan struct{}) *sqsBackend {
-	return &sqsBackend{endpoint: endpoint, region: region, account: account, done: done, queues: map[string]*queue{}}
+	return &sqsBackend{endpoint: endpoint, region: region, account: account, done: done, now: time.Now,
+		queues: map[string]*queue{}, deleted: map[string]time.Time{}}
 }
 
 func (b *sqsBackend) urlFor(name string) string {
 	return b.endpoint + "/" + b.account + "/" + name
+}
+
+func (b *sqsBackend) arnFor(name string) string {
+	return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", b.region, b.account, name)
 }
 
 func queueDoesNotExist() *apiError {
@@ -72,6 +90,23 @@ func queueDoesNotExist() *apiError {
 
 func invalidParameter(format string, args ...any) *apiError {
 	return errorf(http.StatusBadRequest, "InvalidParameterValue", format, args...)
+}
+
+func invalidAttributeName(name string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "InvalidAttributeName", message: fmt.Sprintf("Unknown Attribute %s.", name)}
+}
+
+func invalidAttributeValue(name, reason string) *apiError {
+	msg := fmt.Sprintf("Invalid value for the parameter %s.", name)
+	if reason != "" {
+		msg += " Reason: " + reason
+	}
+	return &apiError{status: http.StatusBadRequest, code: "InvalidAttributeValue", message: msg}
+}
+
+func unsupported(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "UnsupportedOperation", queryCode: "AWS.SimpleQueueService.UnsupportedOperation",
+		message: fmt.Sprintf(format, args...)}
 }
 
 // lookup finds a queue by URL: the last path segment is the name, the host
@@ -92,52 +127,121 @@ func (b *sqsBackend) lookup(queueURL string) (*queue, *apiError) {
 	return q, nil
 }
 
-// durationAttr parses a queue attribute in whole seconds within [0, hi].
-func durationAttr(attrs map[string]string, name string, def, hi time.Duration) (time.Duration, *apiError) {
-	v, ok := attrs[name]
-	if !ok {
-		return def, nil
+// byARN finds a queue of this account and Region by ARN. Callers hold b.mu.
+func (b *sqsBackend) byARN(arn string) *queue {
+	prefix := b.arnFor("")
+	if !strings.HasPrefix(arn, prefix) {
+		return nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || time.Duration(n)*time.Second > hi {
-		return 0, &apiError{status: http.StatusBadRequest, code: "InvalidAttributeValue", message: fmt.Sprintf("Invalid value for the parameter %s.", name)}
-	}
-	return time.Duration(n) * time.Second, nil
+	return b.queues[strings.TrimPrefix(arn, prefix)]
 }
 
 func (b *sqsBackend) createQueue(name string, attrs map[string]string) (string, *apiError) {
+	return b.createQueueWithTags(name, attrs, nil)
+}
+
+// createQueueWithTags creates a standard queue, or returns the URL of an
+// existing one whose attributes match those given.
+func (b *sqsBackend) createQueueWithTags(name string, attrs, tags map[string]string) (string, *apiError) {
+	if strings.HasSuffix(name, ".fifo") || attrs["FifoQueue"] == "true" {
+		return "", unsupported("FIFO queues are not supported by this emulator (queue %q): create a standard queue, without the .fifo suffix and FifoQueue", name)
+	}
 	if !queueNamePattern.MatchString(name) {
 		return "", invalidParameter("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
-	vis, err := durationAttr(attrs, "VisibilityTimeout", defaultVisibilityTimeout, maxVisibilityTimeout)
-	if err != nil {
-		return "", err
-	}
-	delay, err := durationAttr(attrs, "DelaySeconds", 0, 15*time.Minute)
-	if err != nil {
-		return "", err
-	}
-	wait, err := durationAttr(attrs, "ReceiveMessageWaitTimeSeconds", 0, maxWaitTime)
-	if err != nil {
+	if err := checkTags(tags); err != nil {
 		return "", err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	canon, err := b.checkAttributes(attrs, name)
+	if err != nil {
+		return "", err
+	}
 	if q, ok := b.queues[name]; ok {
-		for k, v := range attrs {
-			if q.attrs[k] != v {
+		for _, k := range sortedKeys(canon) {
+			if q.attr(k) != canon[k] {
 				return "", &apiError{status: http.StatusBadRequest, code: "QueueNameExists", queryCode: "QueueAlreadyExists",
 					message: fmt.Sprintf("A queue already exists with the same name and a different value for attribute %s", k)}
 			}
 		}
 		return q.url, nil
 	}
-	q := &queue{name: name, url: b.urlFor(name), attrs: attrs, vis: vis, delay: delay, wait: wait, created: time.Now(), deleted: map[string]bool{}, arrived: make(chan struct{})}
-	if q.attrs == nil {
-		q.attrs = map[string]string{}
+	if at, ok := b.deleted[name]; ok && b.now().Sub(at) < deletedNameReuse {
+		return "", &apiError{status: http.StatusBadRequest, code: "QueueDeletedRecently", queryCode: "AWS.SimpleQueueService.QueueDeletedRecently",
+			message: "You must wait 60 seconds after deleting a queue before you can create another with the same name."}
+	}
+	now := b.now()
+	q := &queue{name: name, url: b.urlFor(name), arn: b.arnFor(name), attrs: canon, tags: map[string]string{},
+		created: now, modified: now, deleted: map[string]bool{}, arrived: make(chan struct{})}
+	for k, v := range tags {
+		q.tags[k] = v
 	}
 	b.queues[name] = q
 	return q.url, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func checkTags(tags map[string]string) *apiError {
+	if len(tags) > maxQueueTags {
+		return invalidParameter("Too many tags: %d; a queue has at most %d.", len(tags), maxQueueTags)
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			return invalidParameter("Tag keys must be 1 to 128 characters and values at most 256 characters.")
+		}
+	}
+	return nil
+}
+
+func (b *sqsBackend) setAttributes(queueURL string, attrs map[string]string) *apiError {
+	if len(attrs) == 0 {
+		return errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter Attributes.")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, err := b.lookup(queueURL)
+	if err != nil {
+		return err
+	}
+	if _, ok := attrs["FifoQueue"]; ok {
+		return invalidAttributeName("FifoQueue")
+	}
+	canon, err := b.checkAttributes(attrs, q.name)
+	if err != nil {
+		return err
+	}
+	for k, v := range canon {
+		if v == "" {
+			delete(q.attrs, k)
+			continue
+		}
+		q.attrs[k] = v
+	}
+	q.modified = b.now()
+	q.wakeReceivers() // a shorter delay or a redrive policy may apply now
+	return nil
+}
+
+func (b *sqsBackend) deleteQueue(queueURL string) *apiError {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, err := b.lookup(queueURL)
+	if err != nil {
+		return err
+	}
+	delete(b.queues, q.name)
+	b.deleted[q.name] = b.now()
+	q.wakeReceivers()
+	return nil
 }
 
 func md5Hex(s string) string {
@@ -145,28 +249,88 @@ func md5Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// send adds a message; delay < 0 means the queue's DelaySeconds.
-func (b *sqsBackend) send(queueURL, body string, delay time.Duration) (*message, *apiError) {
-	if body == "" {
-		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter MessageBody.")
+// outgoing is one message to send.
+type outgoing struct {
+	body   string
+	delay  int // seconds; -1 means the queue's DelaySeconds
+	attrs  map[string]messageAttribute
+	system map[string]messageAttribute
+	group  string
+	dedup  string
+}
+
+// check validates a message against the queue's limits. Callers hold b.mu.
+func (o *outgoing) check(q *queue) *apiError {
+	if o.body == "" {
+		return errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter MessageBody.")
 	}
-	if len(body) > maxMessageSize {
-		return nil, invalidParameter("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", maxMessageSize)
+	if o.delay < -1 || o.delay > maxDelaySeconds {
+		return invalidParameter("Value %d for parameter DelaySeconds is invalid. Reason: must be between 0 and 900.", o.delay)
 	}
+	if o.dedup != "" {
+		return invalidParameter("The request include parameter that is not valid for this queue type (MessageDeduplicationId is for FIFO queues).")
+	}
+	if err := checkMessageBody(o.body); err != nil {
+		return err
+	}
+	if err := checkMessageAttributes(o.attrs); err != nil {
+		return err
+	}
+	for name, a := range o.system {
+		if name != "AWSTraceHeader" {
+			return invalidParameter("Message system attribute name '%s' is invalid; the only one is AWSTraceHeader.", name)
+		}
+		if a.DataType != "String" || a.StringValue == nil || *a.StringValue == "" {
+			return invalidParameter("Message system attribute AWSTraceHeader must be a non-empty String.")
+		}
+	}
+	if size, limit := messageSize(o.body, o.attrs), q.intAttr("MaximumMessageSize"); size > limit {
+		return invalidParameter("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", limit)
+	}
+	return nil
+}
+
+// send adds a message. Callers hold b.mu.
+func (q *queue) send(now time.Time, o *outgoing) *message {
+	delay := o.delay
+	if delay < 0 {
+		delay = q.intAttr("DelaySeconds")
+	}
+	m := &message{id: newRequestID(), body: o.body, md5: md5Hex(o.body), attrs: o.attrs, system: map[string]string{},
+		sent: now, visibleAt: now.Add(time.Duration(delay) * time.Second), handles: map[string]bool{}}
+	if a, ok := o.system["AWSTraceHeader"]; ok {
+		m.system["AWSTraceHeader"] = *a.StringValue
+	}
+	if o.group != "" {
+		m.system["MessageGroupId"] = o.group
+	}
+	q.messages = append(q.messages, m)
+	q.wakeReceivers()
+	return m
+}
+
+// sendOne checks and sends one message: the callback steps' path.
+func (b *sqsBackend) sendOne(queueURL string, o *outgoing) (*message, *apiError) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q, err := b.lookup(queueURL)
 	if err != nil {
 		return nil, err
 	}
-	if delay < 0 {
-		delay = q.delay
+	if err := o.check(q); err != nil {
+		return nil, err
 	}
-	now := time.Now()
-	m := &message{id: newRequestID(), body: body, md5: md5Hex(body), sent: now, visibleAt: now.Add(delay), handles: map[string]bool{}}
-	q.messages = append(q.messages, m)
-	q.wakeReceivers()
-	return m, nil
+	return q.send(b.now(), o), nil
+}
+
+// send sends a plain body with the queue's delay (delay < 0) or the given
+// one.
+func (b *sqsBackend) send(queueURL, body string, delay time.Duration) (*message, *apiError) {
+	d := -1
+	if delay >= 0 {
+		d = int(delay / time.Second)
+	}
+	return b.sendOne(queueURL, &outgoing{body: body, delay: d})
 }
 
 func (q *queue) wakeReceivers() {
@@ -175,10 +339,11 @@ func (q *queue) wakeReceivers() {
 }
 
 // receive takes up to n visible messages, long polling up to wait. vis < 0
-// means the queue's visibility timeout. It returns early when the emulator
-// closes or cancel fires.
-func (b *sqsBackend) receive(queueURL string, n int, wait, vis time.Duration, cancel <-chan struct{}) ([]receivedMessage, *apiError) {
-	deadline := time.Now().Add(wait)
+// means the queue's visibility timeout, wait < 0 the queue's
+// ReceiveMessageWaitTimeSeconds. It returns early when the emulator closes
+// or cancel fires.
+func (b *sqsBackend) receive(queueURL string, n, wait, vis int, cancel <-chan struct{}) ([]receivedMessage, *apiError) {
+	var deadline time.Time
 	for {
 		b.mu.Lock()
 		q, err := b.lookup(queueURL)
@@ -186,11 +351,18 @@ func (b *sqsBackend) receive(queueURL string, n int, wait, vis time.Duration, ca
 			b.mu.Unlock()
 			return nil, err
 		}
-		if vis < 0 {
-			vis = q.vis
+		now := b.now()
+		if deadline.IsZero() {
+			if wait < 0 {
+				wait = q.intAttr("ReceiveMessageWaitTimeSeconds")
+			}
+			deadline = now.Add(time.Duration(wait) * time.Second)
 		}
-		now := time.Now()
-		got := q.take(now, n, vis)
+		v := vis
+		if v < 0 {
+			v = q.intAttr("VisibilityTimeout")
+		}
+		got := b.take(q, now, n, v)
 		if len(got) > 0 || !now.Before(deadline) {
 			b.mu.Unlock()
 			return got, nil
@@ -224,26 +396,62 @@ type receivedMessage struct {
 	count  int
 }
 
-// take marks up to n visible messages in flight. Callers hold b.mu.
-func (q *queue) take(now time.Time, n int, vis time.Duration) []receivedMessage {
-	var out []receivedMessage
-	for _, m := range q.messages {
-		if len(out) == n {
-			break
-		}
-		if m.visibleAt.After(now) {
-			continue
-		}
-		m.receiveCount++
-		if m.firstReceive.IsZero() {
-			m.firstReceive = now
-		}
-		m.currentHandle = randomString(alnum, 96)
-		m.handles[m.currentHandle] = true
-		m.visibleAt = now.Add(vis)
-		out = append(out, receivedMessage{m: m, handle: m.currentHandle, count: m.receiveCount})
+// redrive is a queue's parsed RedrivePolicy.
+type redrive struct {
+	target          string
+	maxReceiveCount int
+}
+
+// take marks up to n visible messages in flight for vis seconds. Messages
+// past the retention period are dropped; a message already received
+// maxReceiveCount times moves to the dead-letter queue instead of being
+// delivered. Callers hold b.mu.
+func (b *sqsBackend) take(q *queue, now time.Time, n, vis int) []receivedMessage {
+	retention := time.Duration(q.intAttr("MessageRetentionPeriod")) * time.Second
+	rp := q.redrivePolicy()
+	var dlq *queue
+	if rp != nil {
+		dlq = b.byARN(rp.target)
 	}
+	var out []receivedMessage
+	kept := q.messages[:0]
+	for _, m := range q.messages {
+		switch {
+		case now.Sub(m.sent) >= retention:
+			q.forget(m)
+			continue
+		case len(out) == n || m.visibleAt.After(now):
+		case dlq != nil && dlq != q && m.receiveCount >= rp.maxReceiveCount:
+			q.forget(m)
+			m.handles, m.currentHandle = map[string]bool{}, ""
+			m.visibleAt = now
+			m.system["DeadLetterQueueSourceArn"] = q.arn
+			dlq.messages = append(dlq.messages, m)
+			dlq.wakeReceivers()
+			continue
+		default:
+			m.receiveCount++
+			if m.firstReceive.IsZero() {
+				m.firstReceive = now
+			}
+			m.lastReceive = now
+			m.currentHandle = randomString(alnum, 96)
+			m.handles[m.currentHandle] = true
+			m.visibleAt = now.Add(time.Duration(vis) * time.Second)
+			out = append(out, receivedMessage{m: m, handle: m.currentHandle, count: m.receiveCount})
+		}
+		kept = append(kept, m)
+	}
+	clear(q.messages[len(kept):])
+	q.messages = kept
 	return out
+}
+
+// forget records every handle of m as gone from q. Callers hold b.mu.
+func (q *queue) forget(m *message) {
+	for h := range m.handles {
+		q.deleted[h] = true
+	}
 }
 
 // byHandle finds the message that was ever given handle. Callers hold b.mu.
@@ -261,34 +469,46 @@ func receiptHandleInvalid(handle string) *apiError {
 		message: fmt.Sprintf("The input receipt handle \"%s\" is not a valid receipt handle.", handle)}
 }
 
-// deleteMessage deletes the message that was ever given handle. Deleting an
-// already deleted message succeeds, like SQS and moto do.
-func (b *sqsBackend) deleteMessage(queueURL, handle string) *apiError {
+func receiptHandleExpired(handle string) *apiError {
+	return invalidParameter("Value %s for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.", handle)
+}
+
+// deleteMessage deletes the message whose latest receipt handle is handle.
+// An older handle of a message received again since succeeds without
+// deleting (SQS: "you must provide the most recently received receipt
+// handle ... otherwise, the request succeeds, but the message will not be
+// deleted"); so does a handle of a message already deleted or moved to the
+// dead-letter queue. A handle the queue never gave is
+// ReceiptHandleIsInvalid. It reports whether a message was deleted.
+func (b *sqsBackend) deleteMessage(queueURL, handle string) (bool, *apiError) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q, err := b.lookup(queueURL)
 	if err != nil {
-		return err
+		return false, err
 	}
-	i, _ := q.byHandle(handle)
-	if i < 0 {
-		if q.deleted[handle] {
-			return nil
-		}
-		return receiptHandleInvalid(handle)
+	i, m := q.byHandle(handle)
+	switch {
+	case m == nil && q.deleted[handle]:
+		return false, nil
+	case m == nil:
+		return false, receiptHandleInvalid(handle)
+	case handle != m.currentHandle:
+		return false, nil // stale: succeeds, deletes nothing
 	}
-	for h := range q.messages[i].handles {
-		q.deleted[h] = true
-	}
+	q.forget(m)
 	q.messages = append(q.messages[:i], q.messages[i+1:]...)
-	return nil
+	return true, nil
 }
 
-// changeVisibility makes the message that was ever given handle visible
-// again after vis, counted from now.
-func (b *sqsBackend) changeVisibility(queueURL, handle string, vis time.Duration) *apiError {
-	if vis < 0 || vis > maxVisibilityTimeout {
-		return invalidParameter("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.", vis/time.Second)
+// changeVisibility makes the message whose latest receipt handle is handle
+// visible again after seconds, counted from now. The message must be in
+// flight (MessageNotInflight otherwise); an older handle, or one of a
+// message deleted or moved, has expired; the total since the receive may
+// not pass 12 hours.
+func (b *sqsBackend) changeVisibility(queueURL, handle string, seconds int64) *apiError {
+	if seconds < 0 || seconds > maxVisibilitySeconds {
+		return invalidParameter("Value %d for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.", seconds)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -297,11 +517,24 @@ func (b *sqsBackend) changeVisibility(queueURL, handle string, vis time.Duration
 		return err
 	}
 	_, m := q.byHandle(handle)
-	if m == nil {
+	switch {
+	case m == nil && q.deleted[handle]:
+		return receiptHandleExpired(handle)
+	case m == nil:
 		return receiptHandleInvalid(handle)
+	case handle != m.currentHandle:
+		return receiptHandleExpired(handle)
 	}
-	m.visibleAt = time.Now().Add(vis)
-	if vis == 0 {
+	now := b.now()
+	if !m.visibleAt.After(now) {
+		// The model's MessageNotInflight has no message member.
+		return &apiError{status: http.StatusBadRequest, code: "MessageNotInflight", queryCode: "AWS.SimpleQueueService.MessageNotInflight"}
+	}
+	if elapsed := int64(now.Sub(m.lastReceive) / time.Second); elapsed+seconds > maxVisibilitySeconds {
+		return invalidParameter("Value %d for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]", seconds)
+	}
+	m.visibleAt = now.Add(time.Duration(seconds) * time.Second)
+	if seconds == 0 {
 		q.wakeReceivers()
 	}
 	return nil
@@ -314,55 +547,85 @@ func (b *sqsBackend) purge(queueURL string) *apiError {
 	if err != nil {
 		return err
 	}
+	now := b.now()
+	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < purgeInterval {
+		return &apiError{status: http.StatusForbidden, code: "PurgeQueueInProgress", queryCode: "AWS.SimpleQueueService.PurgeQueueInProgress",
+			message: fmt.Sprintf("Only one PurgeQueue operation on %s is allowed every 60 seconds.", q.name)}
+	}
+	q.lastPurge = now
+	for _, m := range q.messages {
+		q.forget(m)
+	}
 	q.messages = nil
 	return nil
 }
 
-// attributes returns the queue's attributes named in names ("All" for
-// every one). No names means none, as SQS answers.
-func (b *sqsBackend) attributes(queueURL string, names []string) (map[string]string, *apiError) {
+// listQueues returns the URLs of the queues whose names start with prefix,
+// sorted by name, after the name in token.
+func (b *sqsBackend) listQueues(prefix string) []*queue {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*queue
+	for _, name := range sortedKeys(b.queues) {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, b.queues[name])
+		}
+	}
+	return out
+}
+
+// deadLetterSources returns the queues whose redrive policy targets the
+// queue at queueURL, sorted by name.
+func (b *sqsBackend) deadLetterSources(queueURL string) ([]*queue, *apiError) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q, err := b.lookup(queueURL)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	var visible, inflight, delayed int
-	for _, m := range q.messages {
-		switch {
-		case !m.visibleAt.After(now):
-			visible++
-		case m.receiveCount > 0:
-			inflight++
-		default:
-			delayed++
+	var out []*queue
+	for _, name := range sortedKeys(b.queues) {
+		if rp := b.queues[name].redrivePolicy(); rp != nil && rp.target == q.arn {
+			out = append(out, b.queues[name])
 		}
 	}
-	secs := func(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
-	all := map[string]string{
-		"ApproximateNumberOfMessages":           strconv.Itoa(visible),
-		"ApproximateNumberOfMessagesNotVisible": strconv.Itoa(inflight),
-		"ApproximateNumberOfMessagesDelayed":    strconv.Itoa(delayed),
-		"VisibilityTimeout":                     secs(q.vis),
-		"DelaySeconds":                          secs(q.delay),
-		"ReceiveMessageWaitTimeSeconds":         secs(q.wait),
-		"MaximumMessageSize":                    strconv.Itoa(maxMessageSize),
-		"MessageRetentionPeriod":                "345600",
-		"CreatedTimestamp":                      strconv.FormatInt(q.created.Unix(), 10),
-		"LastModifiedTimestamp":                 strconv.FormatInt(q.created.Unix(), 10),
-		"QueueArn":                              fmt.Sprintf("arn:aws:sqs:%s:%s:%s", b.region, b.account, q.name),
+	return out, nil
+}
+
+func (b *sqsBackend) tagQueue(queueURL string, tags map[string]string, remove []string) *apiError {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, err := b.lookup(queueURL)
+	if err != nil {
+		return err
+	}
+	next := map[string]string{}
+	for k, v := range q.tags {
+		next[k] = v
+	}
+	for k, v := range tags {
+		next[k] = v
+	}
+	for _, k := range remove {
+		delete(next, k)
+	}
+	if err := checkTags(next); err != nil {
+		return err
+	}
+	q.tags = next
+	return nil
+}
+
+func (b *sqsBackend) listTags(queueURL string) (map[string]string, *apiError) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, err := b.lookup(queueURL)
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]string{}
-	for _, n := range names {
-		if n == "All" {
-			return all, nil
-		}
-		v, ok := all[n]
-		if !ok {
-			return nil, &apiError{status: http.StatusBadRequest, code: "InvalidAttributeName", message: fmt.Sprintf("Unknown Attribute %s.", n)}
-		}
-		out[n] = v
+	for k, v := range q.tags {
+		out[k] = v
 	}
 	return out, nil
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pipelinestoptest_test
+
+const raceEnabled = false
