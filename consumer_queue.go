@@ -16,7 +16,9 @@ import (
 // SQS side of every message a Run has received. A message is, in turn:
 //
 //	held       received and in hand; its visibility is extended by the
-//	           visibility timeout once half of it has passed
+//	           visibility timeout once half of it has passed, but never past
+//	           SQS's limit of 12 hours from the receive, and no more once
+//	           SQS refused an extension of it
 //	deleting   its token is done with it: queued for DeleteMessageBatch
 //	releasing  queued for ChangeMessageVisibilityBatch with its delay
 //	           (the retry-later delay, or 0 on shutdown)
@@ -44,7 +46,9 @@ type message struct {
 	key, id, handle string
 	receiveCount    int
 	state           msgState
+	receivedAt      time.Time     // the latest receive, by the Consumer's clock
 	extendAt        time.Time     // when a held message is next extended
+	noExtend        bool          // no more extensions: at SQS's limit, or refused
 	delay           time.Duration // a releasing message's visibility timeout
 	reason          error         // why a releasing message is handed back
 	deleteAttempts  int
@@ -86,13 +90,13 @@ func (k *queueKeeper) take(sm sqstypes.Message, now time.Time) (key string, fres
 	defer k.mu.Unlock()
 	if m := k.msgs[key]; m != nil {
 		if m.state == msgHeld {
-			m.handle, m.receiveCount = handle, count
+			m.handle, m.receiveCount, m.receivedAt, m.noExtend = handle, count, now, false
 			m.extendAt = now.Add(k.c.opts.VisibilityTimeout / 2)
 			return key, false
 		}
 		key = key + "#" + handle
 	}
-	k.msgs[key] = &message{key: key, id: id, handle: handle, receiveCount: count,
+	k.msgs[key] = &message{key: key, id: id, handle: handle, receiveCount: count, receivedAt: now,
 		extendAt: now.Add(k.c.opts.VisibilityTimeout / 2)}
 	return key, true
 }
@@ -203,9 +207,16 @@ func (k *queueKeeper) flush(ctx context.Context) {
 	k.mu.Lock()
 	var due []*message
 	for _, m := range k.msgs {
-		if m.state == msgHeld && !now.Before(m.extendAt) {
-			due = append(due, m)
+		if m.state != msgHeld || m.noExtend || now.Before(m.extendAt) {
+			continue
 		}
+		if extensionAt(m, now, k.c.opts.VisibilityTimeout) <= 0 {
+			m.noExtend = true
+			k.events = append(k.events, Event{Type: EventQueueError, Op: changeOp, MessageID: m.id,
+				Err: errVisibilityLimit})
+			continue
+		}
+		due = append(due, m)
 	}
 	k.mu.Unlock()
 	for len(due) > 0 && ctx.Err() == nil {
@@ -285,12 +296,13 @@ func (k *queueKeeper) deleteFailedLocked(m *message, err error, transient bool) 
 // timeout at *extendNow. A release that fails is given up and reported: the
 // message becomes visible when its visibility timeout ends.
 func (k *queueKeeper) changeBatch(ctx context.Context, ms []*message, extendNow *time.Time) {
-	ext := int32(k.c.opts.VisibilityTimeout / time.Second)
 	entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(ms))
 	for i, m := range ms {
-		timeout := ext
+		var timeout int32
 		if extendNow == nil {
 			timeout = int32(m.delay / time.Second)
+		} else {
+			timeout = int32(extensionAt(m, *extendNow, k.c.opts.VisibilityTimeout) / time.Second)
 		}
 		entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)),
 			ReceiptHandle: aws.String(m.handle), VisibilityTimeout: timeout}
@@ -322,10 +334,30 @@ func (k *queueKeeper) changeBatch(ctx context.Context, ms []*message, extendNow 
 		switch {
 		case extendNow == nil:
 			delete(k.msgs, m.key) // released, or given up
-		case failed[i] == nil && m.state == msgHeld && k.msgs[m.key] == m:
+		case failed[i] == nil:
 			m.extendAt = extendNow.Add(k.c.opts.VisibilityTimeout / 2)
+		case err == nil:
+			// SQS refused this entry (its handle expired, the message is
+			// no longer in flight, or the limit is reached): asking again
+			// every tick would only fail again. A newer receive of the
+			// message extends it again.
+			m.noExtend = true
 		}
 	}
+}
+
+// errVisibilityLimit reports a held message whose visibility cannot be
+// extended any more: SQS makes it visible again 12 hours after its receive,
+// even while its handler runs.
+var errVisibilityLimit = errors.New("the message reached SQS's limit of 12 hours of visibility from its receive: " +
+	"it becomes visible again while its handler runs")
+
+// extensionAt is the visibility timeout of an extension of m made at now:
+// the visibility timeout, cut so that it ends no later than 12 hours after
+// the receive, in whole seconds; 0 when no time is left.
+func extensionAt(m *message, now time.Time, visibility time.Duration) time.Duration {
+	left := maxVisibility - now.Sub(m.receivedAt)
+	return min(visibility, left).Truncate(time.Second)
 }
 
 // batchIndex parses a batch entry ID made by strconv.Itoa.
