@@ -57,6 +57,12 @@ var (
 	// drain period is over: the step is not answered, and its message is
 	// made visible again for another consumer.
 	ErrConsumerShutdown = errors.New("pipelinestop: the consumer is shutting down")
+
+	// ErrDeadline is the cause when BatchHandler.HandleBatch's context is
+	// about to reach its deadline (ConsumerOptions.DeadlineMargin before
+	// it): the step is not answered, and its message is reported for
+	// another try.
+	ErrDeadline = errors.New("pipelinestop: the batch's deadline is near")
 )
 
 // RetryLater marks err as transient for the Consumer: the returned error
@@ -134,6 +140,10 @@ const (
 	DefaultReceiveRetryMinDelay = 500 * time.Millisecond
 	// DefaultReceiveRetryMaxDelay caps the delay between failed receives.
 	DefaultReceiveRetryMaxDelay = 30 * time.Second
+	// DefaultDeadlineMargin is the time BatchHandler.HandleBatch keeps
+	// before its context's deadline to cancel running handlers and
+	// report what is unfinished, for a Lambda function to return in time.
+	DefaultDeadlineMargin = 2 * time.Second
 )
 
 // Limits of SQS the Consumer keeps to.
@@ -186,6 +196,11 @@ type ConsumerOptions struct {
 	// context ends; then their contexts are canceled. Default
 	// DefaultDrainTimeout; a negative value cancels them at once.
 	DrainTimeout time.Duration
+	// DeadlineMargin is how long before its context's deadline
+	// BatchHandler.HandleBatch starts no more work and cancels the running
+	// handlers (context.Cause is ErrDeadline). Default
+	// DefaultDeadlineMargin. The Consumer does not use it.
+	DeadlineMargin time.Duration
 	// ReceiveRetryMinDelay and ReceiveRetryMaxDelay bound the backoff
 	// after a failed receive. Defaults DefaultReceiveRetryMinDelay and
 	// DefaultReceiveRetryMaxDelay.
@@ -230,6 +245,7 @@ func (o ConsumerOptions) withDefaults(ack Options) ConsumerOptions {
 	setDur(&o.RetryLaterMaxDelay, DefaultRetryLaterMaxDelay)
 	setDur(&o.ReceiveRetryMinDelay, DefaultReceiveRetryMinDelay)
 	setDur(&o.ReceiveRetryMaxDelay, DefaultReceiveRetryMaxDelay)
+	setDur(&o.DeadlineMargin, DefaultDeadlineMargin)
 	o.RetryLaterMaxDelay = min(max(o.RetryLaterMaxDelay, o.RetryLaterMinDelay), maxVisibility)
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = DefaultDrainTimeout
@@ -346,7 +362,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer c.running.Store(false)
 
-	r := newRun(ctx, c)
+	keeper := newQueueKeeper(c)
+	r := newRun(ctx, c, keeper)
 	defer r.cancelWork(ErrConsumerShutdown)
 	queueCtx, cancelQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelQueue()
@@ -354,7 +371,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	keeperDone := make(chan struct{})
 	go func() {
 		defer close(keeperDone)
-		r.keeper.keep(queueCtx, stopKeeper)
+		keeper.keep(queueCtx, stopKeeper)
 	}()
 
 	err := r.receiveLoop(ctx)
@@ -376,7 +393,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		<-slotsDone
 	}
 	r.cancelWork(ErrConsumerShutdown)
-	r.keeper.releaseHeld()
+	keeper.releaseHeld()
 	close(stopKeeper)
 	// The last deletes get shutdownFlushTimeout of real time: the
 	// process is usually about to exit.

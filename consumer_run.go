@@ -35,7 +35,7 @@ type run struct {
 	ctx        context.Context // Run's context, for events
 	workCtx    context.Context // handlers and answers; canceled when the drain ends
 	cancelWork context.CancelCauseFunc
-	keeper     *queueKeeper
+	book       messageBook    // the owner of the messages' SQS side
 	wg         sync.WaitGroup // handler slots
 	slotFree   chan struct{}  // a handler slot was freed
 
@@ -48,14 +48,24 @@ type run struct {
 	events       []Event
 }
 
-func newRun(ctx context.Context, c *Consumer) *run {
+// messageBook owns the SQS side of a run's messages: the queueKeeper of a
+// Consumer, or the batchBook of a BatchHandler.
+type messageBook interface {
+	// take takes a received message in hand; fresh is false when it was
+	// already held (received again), and then it is not a new delivery.
+	take(sm sqstypes.Message, now time.Time) (key string, fresh bool)
+	// dispose gives the held messages of keys the disposition d.
+	dispose(keys []string, d disposition, reason error) []disposed
+}
+
+func newRun(ctx context.Context, c *Consumer, book messageBook) *run {
 	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	return &run{
 		c:          c,
 		ctx:        ctx,
 		workCtx:    workCtx,
 		cancelWork: cancelWork,
-		keeper:     newQueueKeeper(c),
+		book:       book,
 		slotFree:   make(chan struct{}, 1),
 		tokens:     map[CallbackToken]*tokenEntry{},
 		memory:     newTokenMemorySet(answeredMemory),
@@ -161,7 +171,7 @@ func (r *run) dispatch(msgs []sqstypes.Message) {
 			// Nothing can be done with it: SQS makes it visible again.
 			continue
 		}
-		key, fresh := r.keeper.take(sm, now)
+		key, fresh := r.book.take(sm, now)
 		if !fresh {
 			continue
 		}
@@ -171,7 +181,7 @@ func (r *run) dispatch(msgs []sqstypes.Message) {
 			if o.DeleteMalformed {
 				d = dispDelete
 			}
-			for _, m := range r.keeper.dispose([]string{key}, d, err) {
+			for _, m := range r.book.dispose([]string{key}, d, err) {
 				r.emitLocked(Event{Type: EventMalformed, MessageID: m.id, Delay: m.delay, Err: err})
 			}
 			continue
@@ -210,7 +220,8 @@ func (r *run) applyLocked(t CallbackToken, e *tokenEntry, eff tokenEffect, reaso
 		if arn == "" {
 			arn = arnOf(e.st.stop)
 		}
-		for _, m := range r.keeper.dispose(eff.disposed, eff.dispose, reason) {
+		reason = t.scrubErr(reason)
+		for _, m := range r.book.dispose(eff.disposed, eff.dispose, reason) {
 			switch {
 			case eff.remember == memPending:
 				r.emitLocked(Event{Type: EventPending, CallbackToken: t, MessageID: m.id})
@@ -347,13 +358,21 @@ func (r *run) execute(ctx context.Context, msg *CallbackMessage) execResult {
 		res.event = evExecPending
 	case errors.Is(res.err, ErrRetryLater):
 		res.event = evExecRetryLater
-	case res.err != nil && errors.Is(context.Cause(ctx), ErrConsumerShutdown):
-		// Cut short by the end of the drain period: not the step's fault.
+	case res.err != nil && isCut(ctx):
+		// Cut short by the end of the drain period or the batch's
+		// deadline: not the step's fault.
 		res.event = evExecCut
 	default:
 		res.event = evExecOutcome
 	}
 	return res
+}
+
+// isCut reports whether ctx was canceled because the Run ends: its drain
+// period is over, or a batch's deadline is near.
+func isCut(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return errors.Is(cause, ErrConsumerShutdown) || errors.Is(cause, ErrDeadline)
 }
 
 // answer answers the step with Execute's result.
