@@ -107,6 +107,21 @@ type Options struct {
 	// status is polled. Default DefaultStepsInterval.
 	StepsInterval time.Duration
 
+	// Watcher, if set and running, makes Wait (and StopAndWait, and
+	// StopAll with Wait) wait for SageMaker's EventBridge events instead of
+	// polling: it subscribes to the execution's events, makes one
+	// DescribePipelineExecution, and then describes again only when an
+	// event says the execution ended (to confirm it: events are hints) and
+	// every SafetyInterval in case an event was lost. Step events keep
+	// Outcome.Blocking current without listing the steps; the steps are
+	// listed only at a safety poll of a Stopping execution when no step
+	// event told about them. Default nil: Wait polls (MinDelay, MaxDelay,
+	// DelayMultiplier).
+	Watcher *Watcher
+	// SafetyInterval is how often a Wait with a Watcher polls anyway.
+	// Default DefaultSafetyInterval.
+	SafetyInterval time.Duration
+
 	// Concurrency bounds StopAll's SageMaker calls in flight. Default
 	// DefaultConcurrency.
 	Concurrency int
@@ -142,6 +157,7 @@ func (o Options) withDefaults() Options {
 	setDur(&o.MinDelay, DefaultMinDelay)
 	setDur(&o.MaxDelay, DefaultMaxDelay)
 	setDur(&o.StepsInterval, DefaultStepsInterval)
+	setDur(&o.SafetyInterval, DefaultSafetyInterval)
 	if o.RetryMaxDelay < o.RetryMinDelay {
 		o.RetryMaxDelay = o.RetryMinDelay
 	}

@@ -170,6 +170,15 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 	out := &Outcome{ExecutionARN: arn}
 	in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
 	delay := o.MinDelay
+	var sub *subscription
+	if o.Watcher != nil {
+		// Subscribe before the first poll: an event sent before the
+		// subscription is never seen, but the poll sees its change.
+		sub = o.Watcher.subscribe(arn)
+		defer sub.close()
+		delay = o.SafetyInterval
+	}
+	safetyPoll := false // this poll is a Watcher wait's safety poll
 	var lastErr error
 	var stepsListedAt time.Time
 	pollsSinceSteps := 0
@@ -202,7 +211,8 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 			}
 			now := o.Clock.Now()
 			pollsSinceSteps++
-			if status == types.PipelineExecutionStatusStopping && (stepsListedAt.IsZero() ||
+			listable := sub == nil || safetyPoll && !sub.hasSteps()
+			if listable && status == types.PipelineExecutionStatusStopping && (stepsListedAt.IsZero() ||
 				now.Sub(stepsListedAt) >= o.StepsInterval && pollsSinceSteps >= stepsEveryPolls) {
 				stepsListedAt, pollsSinceSteps = now, 0
 				steps, err := blockingSteps(ctx, client, arn, o)
@@ -216,10 +226,42 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 				}
 			}
 		}
+		if sub != nil {
+			var err error
+			if safetyPoll, err = s.waitForHint(ctx, o, sub, out, start); err != nil {
+				return out, s.waitError(out, o, start, lastErr, err)
+			}
+			continue
+		}
 		if err := retry.Sleep(ctx, o.Clock, delay); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
 		delay = min(time.Duration(float64(delay)*o.DelayMultiplier), o.MaxDelay)
+	}
+}
+
+// waitForHint waits until an event says the execution ended, or until the
+// next safety poll is due (safety true), or ctx ends. Step events that
+// arrive meanwhile update out.Blocking.
+func (s *Stopper) waitForHint(ctx context.Context, o *Options, sub *subscription, out *Outcome, start time.Time) (safety bool, err error) {
+	timer := o.Clock.After(o.SafetyInterval)
+	for {
+		terminal, steps, changed := sub.hints()
+		if changed && !slices.Equal(steps, out.Blocking) {
+			out.Blocking = steps
+			o.emit(ctx, Event{Type: EventBlocked, ExecutionARN: out.ExecutionARN, Status: out.Status,
+				Blocking: steps, Elapsed: o.Clock.Now().Sub(start)})
+		}
+		if terminal {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer:
+			return true, nil
+		case <-sub.notify:
+		}
 	}
 }
 
