@@ -418,7 +418,7 @@ type subscription struct {
 	// Guarded by w.mu:
 	status     types.PipelineExecutionStatus // the newest execution status event's
 	statusTime time.Time
-	ended      bool // a terminal status event arrived since the last hints
+	ended      bool                // a terminal status event arrived since the last hints
 	steps      map[string]stepHint // by step name
 	changed    bool                // steps changed since taken
 }
