@@ -1,6 +1,7 @@
 package pipelinestop
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -122,6 +123,21 @@ type Options struct {
 	// Default DefaultSafetyInterval.
 	SafetyInterval time.Duration
 
+	// Callbacks says what a Wait (Wait, StopAndWait, StopAll with Wait)
+	// does about callback steps that hold a Stopping execution: wait for
+	// someone to answer them (CallbackWait, the default), or answer them
+	// itself with a failure once CallbackGrace has passed since the wait
+	// (or the stop) began (CallbackFail). Lambda steps cannot be answered:
+	// the execution waits for the function or its timeout.
+	Callbacks CallbackPolicy
+	// CallbackGrace is the time a real consumer has to answer a callback
+	// step before CallbackFail answers it. Default DefaultCallbackGrace.
+	CallbackGrace time.Duration
+	// CallbackReason is the failure reason CallbackFail sends. Default: a
+	// sentence saying that pipelinestop stopped the execution and nobody
+	// answered the step within CallbackGrace.
+	CallbackReason string
+
 	// Concurrency bounds StopAll's SageMaker calls in flight. Default
 	// DefaultConcurrency.
 	Concurrency int
@@ -144,6 +160,25 @@ type Options struct {
 	Clock Clock
 }
 
+// CallbackPolicy says what a wait does about callback steps that hold a
+// Stopping execution; see Options.Callbacks.
+type CallbackPolicy int
+
+// Callback policies.
+const (
+	// CallbackWait waits for someone to answer the callback steps.
+	CallbackWait CallbackPolicy = iota
+	// CallbackFail answers them with SendPipelineExecutionStepFailure once
+	// Options.CallbackGrace has passed, through the Acknowledger's rules
+	// (its idempotent token; a step that a real consumer answered first is
+	// left alone, so a step is never answered both ways).
+	CallbackFail
+)
+
+// DefaultCallbackGrace is the default of Options.CallbackGrace: time for a
+// running consumer to answer a Stopping message first.
+const DefaultCallbackGrace = 30 * time.Second
+
 // withDefaults returns o with zero and invalid fields replaced by defaults.
 func (o Options) withDefaults() Options {
 	setDur := func(d *time.Duration, def time.Duration) {
@@ -158,6 +193,11 @@ func (o Options) withDefaults() Options {
 	setDur(&o.MaxDelay, DefaultMaxDelay)
 	setDur(&o.StepsInterval, DefaultStepsInterval)
 	setDur(&o.SafetyInterval, DefaultSafetyInterval)
+	setDur(&o.CallbackGrace, DefaultCallbackGrace)
+	if o.CallbackReason == "" {
+		o.CallbackReason = fmt.Sprintf("stopped by pipelinestop: the execution was being stopped and "+
+			"no answer to this callback step came within %s", o.CallbackGrace)
+	}
 	if o.RetryMaxDelay < o.RetryMinDelay {
 		o.RetryMaxDelay = o.RetryMinDelay
 	}

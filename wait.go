@@ -2,6 +2,7 @@ package pipelinestop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,6 +38,9 @@ type Outcome struct {
 	Blocking []BlockingStep
 	// Stop is the stop's result, for StopAndWait and StopAll.
 	Stop *StopResult
+	// Answered are the callback steps this wait answered with a failure
+	// (Options.Callbacks CallbackFail) because nobody else did in time.
+	Answered []BlockingStep
 }
 
 // BlockingStep is a step that holds an execution in Stopping: a step that
@@ -178,7 +182,11 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 		defer sub.close()
 		delay = o.SafetyInterval
 	}
-	safetyPoll := false // this poll is a Watcher wait's safety poll
+	safetyPoll := false   // this poll is a Watcher wait's safety poll
+	var forceAt time.Time // when CallbackFail answers the callback steps
+	if o.Callbacks == CallbackFail {
+		forceAt = start.Add(o.CallbackGrace)
+	}
 	var lastErr error
 	var stepsListedAt time.Time
 	pollsSinceSteps := 0
@@ -210,6 +218,16 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 				return out, nil
 			}
 			now := o.Clock.Now()
+			if status == types.PipelineExecutionStatusStopping && !forceAt.IsZero() && !now.Before(forceAt) {
+				next, err := s.answerCallbacks(ctx, client, out, o)
+				if err != nil && ctx.Err() != nil {
+					return out, s.waitError(out, o, start, lastErr, ctx.Err())
+				}
+				forceAt = time.Time{}
+				if next {
+					forceAt = now.Add(o.StepsInterval) // try again
+				}
+			}
 			pollsSinceSteps++
 			listable := sub == nil || safetyPoll && !sub.hasSteps()
 			if listable && status == types.PipelineExecutionStatusStopping && (stepsListedAt.IsZero() ||
@@ -226,14 +244,18 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 				}
 			}
 		}
+		pause := delay
+		if !forceAt.IsZero() {
+			pause = min(pause, max(forceAt.Sub(o.Clock.Now()), 0))
+		}
 		if sub != nil {
 			var err error
-			if safetyPoll, err = s.waitForHint(ctx, o, sub, out, start); err != nil {
+			if safetyPoll, err = s.waitForHint(ctx, o, sub, out, start, pause); err != nil {
 				return out, s.waitError(out, o, start, lastErr, err)
 			}
 			continue
 		}
-		if err := retry.Sleep(ctx, o.Clock, delay); err != nil {
+		if err := retry.Sleep(ctx, o.Clock, pause); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
 		delay = min(time.Duration(float64(delay)*o.DelayMultiplier), o.MaxDelay)
@@ -243,8 +265,8 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 // waitForHint waits until an event says the execution ended, or until the
 // next safety poll is due (safety true), or ctx ends. Step events that
 // arrive meanwhile update out.Blocking.
-func (s *Stopper) waitForHint(ctx context.Context, o *Options, sub *subscription, out *Outcome, start time.Time) (safety bool, err error) {
-	timer := o.Clock.After(o.SafetyInterval)
+func (s *Stopper) waitForHint(ctx context.Context, o *Options, sub *subscription, out *Outcome, start time.Time, pause time.Duration) (safety bool, err error) {
+	timer := o.Clock.After(pause)
 	for {
 		terminal, steps, changed := sub.hints()
 		if changed && !slices.Equal(steps, out.Blocking) {
@@ -369,4 +391,40 @@ func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn str
 	out, err := s.wait(ctx, b.limit(client), arn, o, start)
 	out.Stop = res
 	return out, err
+}
+
+// errNoCallbackClient is returned when Options.Callbacks is CallbackFail
+// but the Stopper's client cannot answer callback steps.
+var errNoCallbackClient = errors.New("pipelinestop: Options.Callbacks is CallbackFail, but the Stopper's client " +
+	"has no SendPipelineExecutionStepFailure (use a *sagemaker.Client)")
+
+// answerCallbacks answers, with a failure, the callback steps that hold a
+// Stopping execution (CallbackFail). It returns again=true when some answer
+// failed and should be tried again later.
+func (s *Stopper) answerCallbacks(ctx context.Context, client StopAPIClient, out *Outcome, o *Options) (again bool, err error) {
+	cb, ok := s.client.(CallbackAPIClient)
+	if !ok {
+		o.emit(ctx, Event{Type: EventRetry, ExecutionARN: out.ExecutionARN, Err: errNoCallbackClient})
+		return false, nil
+	}
+	steps, err := blockingSteps(ctx, client, out.ExecutionARN, o)
+	if err != nil {
+		return true, err
+	}
+	ack := &Acknowledger{client: cb, opts: *o}
+	for _, st := range steps {
+		if st.Type != "Callback" || st.CallbackToken == "" {
+			continue // a Lambda step cannot be answered
+		}
+		err := ack.Fail(ctx, st.CallbackToken, o.CallbackReason)
+		switch {
+		case err == nil:
+			out.Answered = append(out.Answered, st)
+		case answeredOrGone(err):
+			// A real consumer answered first: leave it.
+		default:
+			again = true
+		}
+	}
+	return again, nil
 }
