@@ -111,4 +111,3 @@ func TestStopAndWaitLeavesAnsweredCallbacks(t *testing.T) {
 		}
 	}
 }
-

@@ -60,10 +60,33 @@
 // credentials, which the SDK's errors can quote (the output of a broken
 // credential_process): see RedactCredentials.
 //
+// When nobody will answer (the consumer is down, the message went to a
+// dead-letter queue), Options.Callbacks = CallbackFail lets a wait answer
+// the blocking callback steps itself with a failure once
+// Options.CallbackGrace has passed, so that the stop finishes; a step a
+// real consumer answered first is left alone, and Lambda steps cannot be
+// answered (Outcome.Answered lists what the wait answered).
+//
 // ParseCallbackMessage reads the messages SageMaker sends to a callback
 // step's queue, an Acknowledger answers steps (AckStopping runs a cleanup
-// and answers a Stopping message with success or failure), and a Consumer
-// runs the whole SQS loop.
+// and answers a Stopping message with success or failure), a Consumer runs
+// the whole SQS loop, and a BatchHandler applies the Consumer's rules to
+// messages the caller received itself (a Lambda function's SQS batch).
+//
+// # Waiting on events
+//
+// Wait polls DescribePipelineExecution with a growing delay; no schedule
+// that does not know a stop's duration both notices short stops quickly and
+// makes few calls on long ones. SageMaker also publishes EventBridge events
+// for every execution and step status change (source "aws.sagemaker",
+// detail-types ExecutionStatusChangeType and StepStatusChangeType); an
+// EventBridge rule can send them to an SQS queue. A Watcher reads that
+// queue, and a Wait given it in Options.Watcher subscribes to its
+// execution, polls once, and then polls only when an event says the
+// execution ended (events are hints: the poll is the truth) and every
+// Options.SafetyInterval in case an event was lost. One Watcher serves any
+// number of waits. Several processes can share a queue (WatcherOptions
+// .HandBack), but a queue per process is better.
 //
 // # Delivery semantics
 //
