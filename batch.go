@@ -101,19 +101,10 @@ type BatchHandler struct {
 // DeadlineMargin, OnEvent, Logger and Clock. The error matches
 // ErrInvalidConsumer when ack or handler.Execute is nil.
 func NewBatchHandler(ack *Acknowledger, handler Handler, optFns ...func(*ConsumerOptions)) (*BatchHandler, error) {
-	switch {
-	case ack == nil:
-		return nil, fmt.Errorf("%w: the Acknowledger is nil", ErrInvalidConsumer)
-	case handler.Execute == nil:
-		return nil, fmt.Errorf("%w: Handler.Execute is nil", ErrInvalidConsumer)
+	c, err := newHandling(ack, handler, optFns)
+	if err != nil {
+		return nil, err
 	}
-	var o ConsumerOptions
-	for _, fn := range optFns {
-		fn(&o)
-	}
-	o = o.withDefaults(ack.options(nil))
-	obs := Options{OnEvent: o.OnEvent, Logger: o.Logger, Clock: o.Clock}.withDefaults()
-	c := &Consumer{ack: ack, handler: handler, opts: o, obs: obs}
 	return &BatchHandler{c: c, memory: newTokenMemorySet(answeredMemory)}, nil
 }
 

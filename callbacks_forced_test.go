@@ -15,20 +15,8 @@ import (
 // that nobody answers (its consumer is down) ends Stopped when the wait
 // answers the step itself after the grace period, once, with a failure.
 func TestStopAndWaitAnswersCallbacks(t *testing.T) {
-	em := emulator.StartTest(t, emulator.Config{})
-	url, err := em.CreateQueue("approvals")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := startPipeline(t, em, "forced", emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, SqsQueueURL: url})
+	em, arn, token := callbackExecution(t, "forced")
 	ctx := testCtx(t, 20*time.Second)
-	if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
-		t.Fatal(err)
-	}
-	token, err := em.CallbackToken(arn, "Approve")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := pipelinestop.New(em.SageMakerClient(), fastWait, func(o *pipelinestop.Options) {
 		o.Callbacks, o.CallbackGrace = pipelinestop.CallbackFail, 200*time.Millisecond
 	})
@@ -49,20 +37,8 @@ func TestStopAndWaitAnswersCallbacks(t *testing.T) {
 // the grace period wins; the wait answers nothing, so the step is never
 // answered both ways.
 func TestStopAndWaitLeavesAnsweredCallbacks(t *testing.T) {
-	em := emulator.StartTest(t, emulator.Config{})
-	url, err := em.CreateQueue("approvals")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := startPipeline(t, em, "answered", emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, SqsQueueURL: url})
+	em, arn, token := callbackExecution(t, "answered")
 	ctx := testCtx(t, 20*time.Second)
-	if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
-		t.Fatal(err)
-	}
-	token, err := em.CallbackToken(arn, "Approve")
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := fakeclock.NewManual(time.Unix(1000, 0))
 	stopping := make(chan struct{})
 	s := pipelinestop.New(em.SageMakerClient(), func(o *pipelinestop.Options) {
@@ -110,4 +86,23 @@ func TestStopAndWaitLeavesAnsweredCallbacks(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// callbackExecution starts an execution whose callback step Approve runs,
+// with nobody reading its queue.
+func callbackExecution(t *testing.T, name string) (em *emulator.Emulator, arn, token string) {
+	t.Helper()
+	em = emulator.StartTest(t, emulator.Config{})
+	url, err := em.CreateQueue("approvals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn = startPipeline(t, em, name, emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, SqsQueueURL: url})
+	if err := em.WaitStepStatus(testCtx(t, 20*time.Second), arn, "Approve", "Executing"); err != nil {
+		t.Fatal(err)
+	}
+	if token, err = em.CallbackToken(arn, "Approve"); err != nil {
+		t.Fatal(err)
+	}
+	return em, arn, token
 }

@@ -324,6 +324,19 @@ func NewConsumer(queue QueueAPIClient, queueURL string, ack *Acknowledger, handl
 		return nil, fmt.Errorf("%w: the SQS client is nil", ErrInvalidConsumer)
 	case queueURL == "":
 		return nil, fmt.Errorf("%w: the queue URL is empty", ErrInvalidConsumer)
+	}
+	c, err := newHandling(ack, handler, optFns)
+	if err != nil {
+		return nil, err
+	}
+	c.queue, c.queueURL = queue, queueURL
+	return c, nil
+}
+
+// newHandling checks and builds what a Consumer and a BatchHandler share:
+// the acknowledger, the handler and the options with their defaults.
+func newHandling(ack *Acknowledger, handler Handler, optFns []func(*ConsumerOptions)) (*Consumer, error) {
+	switch {
 	case ack == nil:
 		return nil, fmt.Errorf("%w: the Acknowledger is nil", ErrInvalidConsumer)
 	case handler.Execute == nil:
@@ -333,10 +346,9 @@ func NewConsumer(queue QueueAPIClient, queueURL string, ack *Acknowledger, handl
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	ackOpts := ack.options(nil)
-	o = o.withDefaults(ackOpts)
+	o = o.withDefaults(ack.options(nil))
 	obs := Options{OnEvent: o.OnEvent, Logger: o.Logger, Clock: o.Clock}.withDefaults()
-	return &Consumer{queue: queue, queueURL: queueURL, ack: ack, handler: handler, opts: o, obs: obs}, nil
+	return &Consumer{ack: ack, handler: handler, opts: o, obs: obs}, nil
 }
 
 // Run receives and handles messages until ctx ends, then shuts down:
