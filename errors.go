@@ -60,8 +60,10 @@ var (
 	ErrInvalidCallback = errors.New("pipelinestop: invalid callback")
 
 	// ErrAlreadyAnswered means a callback step had already been answered
-	// (or was no longer waiting) when an answer was sent. Callers treat the
-	// step as done.
+	// with a different answer (or was no longer waiting) when an answer was
+	// sent: the same answer repeated is replayed with success, since its
+	// ClientRequestToken is derived from it. Callers treat the step as
+	// done; the answer sent was not the one the step kept.
 	ErrAlreadyAnswered = errors.New("pipelinestop: callback step already answered")
 )
 

@@ -242,10 +242,24 @@ func TestAck(t *testing.T) {
 		if len(answers) != 1 || answers[0].Outcome != emulator.OutcomeSuccess || answers[0].OutputParameters["verdict"] != "approved" {
 			t.Fatalf("answers %+v; want one success with verdict=approved", answers)
 		}
-		// A different answer later: the step was already answered, exit 0.
-		r = te.stopctl(t, "ack", "--token", tok, "--failure", "--reason", "too late")
-		if r.code != exitOK || !strings.Contains(r.stdout, "already answered") {
-			t.Fatalf("late ack --failure: %s", r)
+		// The same answer again is the same request: success.
+		r = te.stopctl(t, "ack", "--token", tok, "--success", "--output", "verdict=approved")
+		if r.code != exitOK || !strings.Contains(r.stdout, "with success (1 output)") {
+			t.Fatalf("the same ack again: %s", r)
+		}
+		// A different answer later was not taken: exit 1, and say why.
+		for _, args := range [][]string{
+			{"--failure", "--reason", "too late"},
+			{"--success", "--output", "verdict=rejected"},
+		} {
+			r = te.stopctl(t, append([]string{"ack", "--token", tok}, args...)...)
+			if r.code != exitError || strings.Contains(r.stdout, "answered callback step") || strings.Contains(r.stderr, tok) {
+				t.Fatalf("late ack %v: %s; want exit 1 and no success", args, r)
+			}
+			oneStderrLine(t, r, "already answered with a different answer")
+		}
+		if answers := te.emu.Answers(tok); len(answers) != 2 || answers[0].OutputParameters["verdict"] != "approved" || !answers[1].Replay {
+			t.Fatalf("answers %+v; want the first success and its replay", answers)
 		}
 	})
 	t.Run("failure-token-from-stdin", func(t *testing.T) {
