@@ -303,3 +303,11 @@ func isContextError(err error) bool {
 func DefaultRetryable(err error) bool {
 	return errors.Is(err, ErrConflict) || errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable)
 }
+
+// errNoOutput is the error for a client call that returned neither an
+// output nor an error, which the SDK's clients never do: a broken client
+// (or test double). It matches no sentinel, so it is not retried: the
+// same client would answer the same again.
+func errNoOutput(op, arn string) *Error {
+	return &Error{Op: op, ExecutionARN: arn, Message: "the client returned no output and no error"}
+}

@@ -67,7 +67,17 @@ type Options struct {
 	// Token is the ClientRequestToken for StopPipelineExecution. Default:
 	// DeriveToken("StopPipelineExecution", executionARN), the same in every
 	// process, so a restarted process or a second replica repeats the same
-	// request. StopAll derives a token per execution from Token when set.
+	// request. StopAll derives a token per execution from Token when set,
+	// DeriveToken(Token, executionARN). It must pass ValidateToken, in Stop
+	// and StopAll alike.
+	//
+	// The round rule: when SageMaker accepts the stop but the execution
+	// still reads Executing (the token was accepted in an earlier round,
+	// before a RetryPipelineExecution), Stop stops it once more with
+	// DeriveToken(Token, round), or DeriveToken("StopPipelineExecution",
+	// executionARN, round) for the default, where round is the execution's
+	// LastModifiedTime in RFC 3339 with nanoseconds, UTC (see
+	// StopResult.Restopped).
 	Token string
 
 	// FailIfNotRunning makes Stop return ErrNotRunning when the execution

@@ -98,9 +98,9 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 // Every SageMaker call of a StopAll holds a slot while it is in flight,
 // and only then. A stop's attempt takes its slot before it waits for its
 // pacer turn and gives it back when its answer is in (with the status
-// lookup of a refused stop, made under the same slot): so the pacer hands
-// out at most Concurrency turns at one rate, and needs no bound of its
-// own. Each DescribePipelineExecution and ListPipelineExecutionSteps call
+// lookup after the stop's answer, made under the same slot): so the
+// pacer hands out at most Concurrency turns at one rate, and needs no
+// bound of its own. Each DescribePipelineExecution and ListPipelineExecutionSteps call
 // of a wait takes a slot for that call alone (limitedClient).
 //
 // An execution that waits, between two polls or in a retry delay, holds

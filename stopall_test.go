@@ -49,6 +49,8 @@ func TestStopAll(t *testing.T) {
 			}
 			return &sagemaker.StopPipelineExecutionOutput{}, nil
 		}).AnyTimes()
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: types.PipelineExecutionStatusStopping}, nil).AnyTimes()
 	arns := []string{arnN(1), arnN(2), arnN(3), "not-an-arn", arnN(5), arnN(1)}
 	for i := 6; i < 20; i++ {
 		arns = append(arns, arnN(i))
@@ -97,11 +99,12 @@ func TestStopAllWaits(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			polls[*in.PipelineExecutionArn]++
-			if polls[*in.PipelineExecutionArn] < 3 {
-				return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Executing"}, nil
+			if polls[*in.PipelineExecutionArn] < 2 {
+				// The stop's lookup.
+				return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopping"}, nil
 			}
 			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopped"}, nil
-		}).Times(12)
+		}).Times(8)
 	arns := []string{arnN(1), arnN(2), arnN(3), arnN(4)}
 	results, err := f.s.StopAll(context.Background(), arns)
 	if err != nil {

@@ -43,6 +43,21 @@ func TestStopSingle(t *testing.T) {
 	if tokens := te.emu.StopTokens(arn); len(tokens) != 1 || tokens[0] != pipelinestop.DeriveToken("StopPipelineExecution", arn) {
 		t.Fatalf("stop tokens %v; want one, derived from the ARN", tokens)
 	}
+	// The replayed stop reports the status it saw: Stopped, not Stopping.
+	r = te.stopctl(t, "stop", "--output", "json", arn)
+	var out struct {
+		Executions []struct {
+			Accepted   bool   `json:"stopAccepted"`
+			StopStatus string `json:"statusAtStop"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != exitOK || len(out.Executions) != 1 ||
+		!out.Executions[0].Accepted || out.Executions[0].StopStatus != emulator.StatusStopped {
+		t.Fatalf("replayed stop (%v): %s; want accepted with statusAtStop Stopped", err, r)
+	}
+	if r := te.stopctl(t, "stop", arn); !strings.Contains(r.stdout, "stop accepted after 1 attempt (status Stopped)") {
+		t.Fatalf("replayed stop: %s", r)
+	}
 }
 
 func TestStopWaitJSON(t *testing.T) {
