@@ -68,9 +68,11 @@ func (r *StopResult) AlreadyStopping() bool {
 
 // NotRunning reports whether the execution had ended without being
 // stopped (Succeeded, Failed, CompletedWithFailures, ...), so there was
-// nothing to stop.
+// nothing to stop. It requires a terminal status seen (see IsTerminal): it
+// is false when no status was seen, for example for an execution that
+// does not exist (ErrNotFound).
 func (r *StopResult) NotRunning() bool {
-	return !r.Accepted && !r.AlreadyStopping()
+	return !r.Accepted && IsTerminal(r.Status) && !r.AlreadyStopping()
 }
 
 // Stop asks SageMaker to stop the execution and retries what is transient.

@@ -377,3 +377,31 @@ func TestStopLookupFailureDoesNotFailTheStop(t *testing.T) {
 		t.Fatalf("stopped events %+v; want the lookup's error on it", ev)
 	}
 }
+
+// TestNotRunningNeedsATerminalStatus: NotRunning is true only for a
+// terminal status that was seen, never for an execution that does not
+// exist (no status at all).
+func TestNotRunningNeedsATerminalStatus(t *testing.T) {
+	for _, tc := range []struct {
+		res  pipelinestop.StopResult
+		want bool
+	}{
+		{pipelinestop.StopResult{}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusExecuting}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusStopping}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusStopped}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusSucceeded}, true},
+		{pipelinestop.StopResult{Status: "SomethingNew"}, true},
+		{pipelinestop.StopResult{Accepted: true, Status: types.PipelineExecutionStatusFailed}, false},
+	} {
+		if got := tc.res.NotRunning(); got != tc.want {
+			t.Errorf("%+v: NotRunning() = %v, want %v", tc.res, got, tc.want)
+		}
+	}
+	f := newFixture(t)
+	f.expectStops(notFoundErr("StopPipelineExecution"))
+	res, err := f.s.Stop(context.Background(), testARN)
+	if !errors.Is(err, pipelinestop.ErrNotFound) || res == nil || res.NotRunning() || res.AlreadyStopping() {
+		t.Fatalf("unknown execution: %+v, %v; want ErrNotFound and neither NotRunning nor AlreadyStopping", res, err)
+	}
+}

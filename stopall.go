@@ -16,7 +16,10 @@ type BatchResult struct {
 	ExecutionARN string
 	// Stop is Stop's result, or nil when the ARN or token was invalid.
 	Stop *StopResult
-	// Outcome is set when Options.Wait was set and the wait ended.
+	// Outcome is the wait's, when Options.Wait was set and the wait
+	// started; nil otherwise, and in particular when the stop failed (Err
+	// and Stop say how), so an Outcome's Status is always one seen by a
+	// poll, never a stand-in for a wait that did not happen.
 	Outcome *Outcome
 	// Err is this execution's error, or nil.
 	Err error
@@ -70,10 +73,7 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 				r.Stop, r.Err = s.stop(ctx, s.client, arn, &co, b)
 				return
 			}
-			r.Outcome, r.Err = s.stopAndWait(ctx, s.client, arn, &co, b)
-			if r.Outcome != nil {
-				r.Stop = r.Outcome.Stop
-			}
+			r.Outcome, r.Stop, r.Err = s.stopAndWait(ctx, s.client, arn, &co, b)
 		}()
 	}
 	wg.Wait()

@@ -179,3 +179,32 @@ func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
 		t.Errorf("%d calls in flight, Concurrency is 1", m)
 	}
 }
+
+// TestStopAllWaitOutcomeOnlyWhenTheWaitStarted: with Options.Wait, an
+// execution whose stop failed gets no Outcome (nil, not one with an empty
+// Status), and its Stop and Err say what happened.
+func TestStopAllWaitOutcomeOnlyWhenTheWaitStarted(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.Wait = true })
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.StopPipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			if *in.PipelineExecutionArn == arnN(2) {
+				return nil, notFoundErr("StopPipelineExecution")
+			}
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		}).Times(2)
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopped"}, nil).Times(2)
+	results, err := f.s.StopAll(context.Background(), []string{arnN(1), arnN(2), "not-an-arn"})
+	if !errors.Is(err, pipelinestop.ErrNotFound) {
+		t.Fatalf("err %v", err)
+	}
+	if r := results[0]; r.Err != nil || r.Outcome == nil || r.Outcome.Status != "Stopped" || r.Stop == nil || r.Outcome.Stop != r.Stop {
+		t.Errorf("stopped execution: %+v", r)
+	}
+	if r := results[1]; r.Outcome != nil || r.Stop == nil || r.Stop.Attempts != 1 || !errors.Is(r.Err, pipelinestop.ErrNotFound) || r.Stop.NotRunning() {
+		t.Errorf("execution whose stop failed: %+v; want no Outcome, the stop's result and its error", r)
+	}
+	if r := results[2]; r.Outcome != nil || r.Stop != nil || !errors.Is(r.Err, pipelinestop.ErrInvalidARN) {
+		t.Errorf("invalid ARN: %+v", r)
+	}
+}

@@ -307,24 +307,32 @@ func NewBlockingStep(st types.PipelineExecutionStep) BlockingStep {
 // status (see Wait). Outcome.Stop holds the stop's result. A stop that ends
 // Failed, for example because a Lambda step timed out while stopping, is
 // an Outcome with that status and reason, not an error.
+//
+// When the stop fails the wait does not start: the Outcome then holds the
+// stop's result in Stop, Polls is 0 and Status is the status the stop saw
+// ("" if none; a terminal status with ErrNotRunning). When the ARN or token
+// is invalid the Outcome is nil.
 func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
 	o := s.options(optFns)
-	return s.stopAndWait(ctx, s.client, executionARN, &o, nil)
+	out, res, err := s.stopAndWait(ctx, s.client, executionARN, &o, nil)
+	if out == nil && res != nil {
+		out = &Outcome{ExecutionARN: executionARN, Stop: res, Status: res.Status, Elapsed: res.Elapsed}
+	}
+	return out, err
 }
 
 // stopAndWait is StopAndWait with the client and options given, and b
 // when it is one of a StopAll's (nil otherwise): then the wait's calls are
-// admitted by b one at a time (see batch).
-func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*Outcome, error) {
+// admitted by b one at a time (see batch). It returns the wait's Outcome
+// (nil when the wait did not start because the stop failed) and the
+// stop's result (nil when the ARN or token was invalid).
+func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*Outcome, *StopResult, error) {
 	start := o.Clock.Now()
 	res, err := s.stop(ctx, client, arn, o, b)
 	if err != nil {
-		if res == nil {
-			return nil, err
-		}
-		return &Outcome{ExecutionARN: arn, Stop: res, Status: res.Status, Elapsed: res.Elapsed}, err
+		return nil, res, err
 	}
 	out, err := s.wait(ctx, b.limit(client), arn, o, start)
 	out.Stop = res
-	return out, err
+	return out, res, err
 }
