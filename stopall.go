@@ -3,6 +3,7 @@ package pipelinestop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -41,6 +42,10 @@ type BatchResult struct {
 // Options.ClientOptions can set it again), since StopAll retries
 // throttling, 5xx and connection errors itself with the same token.
 //
+// Options.Token, when set, must pass ValidateToken as in Stop: otherwise
+// every BatchResult gets the error (matching ErrInvalidToken), StopAll
+// returns it once, and no call is made.
+//
 // With Options.Wait set, StopAll also waits for each execution to reach a
 // terminal status. A repeated ARN is stopped once and reported at each of
 // its places. StopAll returns only after every goroutine it started has
@@ -48,6 +53,17 @@ type BatchResult struct {
 func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ...func(*Options)) ([]BatchResult, error) {
 	o := s.options(optFns)
 	results := make([]BatchResult, len(executionARNs))
+	if o.Token != "" {
+		// The rule of Stop: a caller's token must be valid. The tokens
+		// derived from it would be, whatever it is; check it first.
+		if err := ValidateToken(o.Token); err != nil {
+			err = fmt.Errorf("stop pipeline executions: Options.Token: %w", err)
+			for i, arn := range executionARNs {
+				results[i] = BatchResult{ExecutionARN: arn, Err: err}
+			}
+			return results, err
+		}
+	}
 	first := make(map[string]int, len(executionARNs))
 	b := &batch{admission: retry.NewAdmission(o.Concurrency), pacer: retry.NewPacer()}
 	var wg sync.WaitGroup

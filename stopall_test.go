@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,5 +207,28 @@ func TestStopAllWaitOutcomeOnlyWhenTheWaitStarted(t *testing.T) {
 	}
 	if r := results[2]; r.Outcome != nil || r.Stop != nil || !errors.Is(r.Err, pipelinestop.ErrInvalidARN) {
 		t.Errorf("invalid ARN: %+v", r)
+	}
+}
+
+// TestStopAllRejectsAnInvalidToken: the rule of Stop holds for StopAll: a
+// caller's Options.Token that ValidateToken rejects fails every execution
+// before any call (the mock fails the test on any call).
+func TestStopAllRejectsAnInvalidToken(t *testing.T) {
+	for _, token := range []string{"too-short", "has a space in it, which is not allowed here", "é" + strings.Repeat("x", 40)} {
+		f := newFixture(t)
+		_, stopErr := f.s.Stop(context.Background(), arnN(1), func(o *pipelinestop.Options) { o.Token = token })
+		if !errors.Is(stopErr, pipelinestop.ErrInvalidToken) {
+			t.Fatalf("Stop with token %q: %v", token, stopErr)
+		}
+		results, err := f.s.StopAll(context.Background(), []string{arnN(1), arnN(2), arnN(1)},
+			func(o *pipelinestop.Options) { o.Token = token; o.Wait = true })
+		if !errors.Is(err, pipelinestop.ErrInvalidToken) || len(results) != 3 {
+			t.Fatalf("StopAll with token %q: %d results, %v; want ErrInvalidToken", token, len(results), err)
+		}
+		for _, r := range results {
+			if !errors.Is(r.Err, pipelinestop.ErrInvalidToken) || r.Stop != nil || r.Outcome != nil {
+				t.Errorf("token %q: %+v", token, r)
+			}
+		}
 	}
 }
