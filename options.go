@@ -2,6 +2,7 @@ package pipelinestop
 
 import (
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -93,10 +94,12 @@ type Options struct {
 	RetryMinDelay time.Duration
 	// RetryMaxDelay caps one retry delay. Default DefaultRetryMaxDelay.
 	RetryMaxDelay time.Duration
-	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier.
+	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier,
+	// also for a value below 1, NaN or ±Inf.
 	RetryMultiplier float64
 	// RetryJitter randomises retry delays by this fraction. Default
-	// DefaultRetryJitter; a negative value turns jitter off.
+	// DefaultRetryJitter, also for NaN or ±Inf; a negative value turns
+	// jitter off and a value of 1 or more is taken as 0.99.
 	RetryJitter float64
 	// Retryable reports whether an error (as returned by Classify) is worth
 	// another attempt with the same token. Default DefaultRetryable.
@@ -109,7 +112,7 @@ type Options struct {
 	// DefaultMaxDelay.
 	MaxDelay time.Duration
 	// DelayMultiplier grows the delay between status polls. Default
-	// DefaultDelayMultiplier.
+	// DefaultDelayMultiplier, also for a value below 1, NaN or ±Inf.
 	DelayMultiplier float64
 	// StepsInterval is the least time between two listings of the steps
 	// of a Stopping execution; Wait also lets at least three polls pass
@@ -158,15 +161,17 @@ func (o Options) withDefaults() Options {
 	if o.MaxDelay < o.MinDelay {
 		o.MaxDelay = o.MinDelay
 	}
-	if o.RetryMultiplier < 1 {
+	// NaN and ±Inf are invalid (NaN passes every comparison as false, and
+	// either one turned into a delay would make it negative): defaults.
+	if !finite(o.RetryMultiplier) || o.RetryMultiplier < 1 {
 		o.RetryMultiplier = DefaultRetryMultiplier
 	}
-	if o.RetryJitter == 0 {
+	if !finite(o.RetryJitter) || o.RetryJitter == 0 {
 		o.RetryJitter = DefaultRetryJitter
 	} else if o.RetryJitter < 0 || o.RetryJitter >= 1 {
 		o.RetryJitter = min(max(o.RetryJitter, 0), 0.99)
 	}
-	if o.DelayMultiplier < 1 {
+	if !finite(o.DelayMultiplier) || o.DelayMultiplier < 1 {
 		o.DelayMultiplier = DefaultDelayMultiplier
 	}
 	if o.Retryable == nil {
@@ -182,6 +187,20 @@ func (o Options) withDefaults() Options {
 		o.Clock = systemClock{}
 	}
 	return o
+}
+
+// finite reports whether f is neither NaN nor ±Inf.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// grow returns d multiplied by m, capped at limit: computed in floating
+// point and compared before the conversion, since a product past the range
+// of time.Duration converts to a negative duration.
+func grow(d time.Duration, m float64, limit time.Duration) time.Duration {
+	next := float64(d) * m
+	if !(next < float64(limit)) { // also NaN
+		return limit
+	}
+	return max(time.Duration(next), 0)
 }
 
 // retryPolicy is the backoff policy of Stop's retries.

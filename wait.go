@@ -219,7 +219,7 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 		if err := retry.Sleep(ctx, o.Clock, delay); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
-		delay = min(time.Duration(float64(delay)*o.DelayMultiplier), o.MaxDelay)
+		delay = grow(delay, o.DelayMultiplier, o.MaxDelay)
 	}
 }
 
