@@ -20,7 +20,8 @@ import (
 //go:generate go tool mockgen -typed -destination internal/mocks/callback.go -package mocks github.com/pipelinestop/pipelinestop CallbackAPIClient
 
 // CallbackAPIClient is the part of the SageMaker API an Acknowledger uses.
-// *sagemaker.Client satisfies it.
+// *sagemaker.Client satisfies it. The answers' outputs are not read: an
+// answer returned with neither an output nor an error counts as accepted.
 type CallbackAPIClient interface {
 	SendPipelineExecutionStepSuccess(ctx context.Context, in *sagemaker.SendPipelineExecutionStepSuccessInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepSuccessOutput, error)
 	SendPipelineExecutionStepFailure(ctx context.Context, in *sagemaker.SendPipelineExecutionStepFailureInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepFailureOutput, error)
@@ -67,7 +68,20 @@ func (a *Acknowledger) options(optFns []func(*Options)) Options {
 	return o.withDefaults()
 }
 
-var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMaker client (NewAcknowledger was given nil)")
+// errNilCallbackClient is the error of every method of an Acknowledger
+// without a client: a zero Acknowledger, a nil *Acknowledger, or
+// NewAcknowledger(nil).
+var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMaker client (make it with NewAcknowledger and a non-nil client)")
+
+// orZero returns a, or a zero Acknowledger when a is nil, so that every
+// method of a nil *Acknowledger returns errNilCallbackClient instead of
+// panicking.
+func (a *Acknowledger) orZero() *Acknowledger {
+	if a == nil {
+		return &Acknowledger{}
+	}
+	return a
+}
 
 // Succeed answers the callback step with SendPipelineExecutionStepSuccess
 // and the given output parameters (name to value; sent sorted by name).
@@ -94,6 +108,7 @@ var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMak
 // a caller who must know that this answer was the one kept treats it as a
 // refusal. Errors are *Error values whose text never holds the raw token.
 func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs map[string]string, optFns ...func(*Options)) error {
+	a = a.orZero()
 	if err := checkOutputs(token, outputs); err != nil {
 		return fmt.Errorf("send pipeline execution step success: %w", err)
 	}
@@ -123,6 +138,7 @@ func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs
 // ErrAlreadyAnswered once the step was answered. Retries and errors are as
 // for Succeed.
 func (a *Acknowledger) Fail(ctx context.Context, token CallbackToken, reason string, optFns ...func(*Options)) error {
+	a = a.orZero()
 	if err := token.Validate(); err != nil {
 		return fmt.Errorf("send pipeline execution step failure: %w", err)
 	}
@@ -256,7 +272,8 @@ func (a Answer) String() string {
 type AckResult struct {
 	// Answer is the answer sent (or attempted, when AckStopping also
 	// returns an error). It is zero when nothing was sent because the
-	// message was invalid.
+	// message was invalid or the Acknowledger has no client (then the
+	// cleanup did not run either).
 	Answer Answer
 	// Reason is the failure reason sent, as cut by FailureReason; "" for
 	// a success.
@@ -294,6 +311,10 @@ func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cl
 	}
 	if err := msg.Token.Validate(); err != nil {
 		return AckResult{}, fmt.Errorf("acknowledge stopping: %w", err)
+	}
+	if a == nil || a.client == nil {
+		// No answer could be sent: do not clean up for nothing.
+		return AckResult{}, errNilCallbackClient
 	}
 	var res AckResult
 	if cleanup != nil {

@@ -97,6 +97,7 @@ func (r *StopResult) NotRunning() bool {
 // The result is non-nil whenever the ARN and token are valid, also with an
 // error, so callers can log the attempts made and the token used.
 func (s *Stopper) Stop(ctx context.Context, executionARN string, optFns ...func(*Options)) (*StopResult, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	return s.stop(ctx, s.client, executionARN, &o, nil)
 }

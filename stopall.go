@@ -51,6 +51,7 @@ type BatchResult struct {
 // its places. StopAll returns only after every goroutine it started has
 // ended.
 func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ...func(*Options)) ([]BatchResult, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	results := make([]BatchResult, len(executionARNs))
 	if o.Token != "" {

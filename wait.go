@@ -2,6 +2,7 @@ package pipelinestop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,6 +157,7 @@ func (e *WaitError) Unwrap() []error {
 // ResourceNotFound and other permanent errors are returned as *Error. When
 // ctx ends first the error is a *WaitError.
 func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	if s.client == nil {
 		return nil, errNilClient
@@ -176,6 +178,11 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 	for {
 		out.Polls++
 		d, err := client.DescribePipelineExecution(ctx, in, o.ClientOptions...)
+		if err == nil && d == nil {
+			// A broken client: not retried (see errNoOutput).
+			out.Elapsed = o.Clock.Now().Sub(start)
+			return out, errNoOutput(opDescribe, arn)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return out, s.waitError(out, o, start, lastErr, ctx.Err())
@@ -232,11 +239,15 @@ func (s *Stopper) waitError(out *Outcome, o *Options, start time.Time, lastErr, 
 // blockingSteps lists every page of the execution's steps and returns
 // those that have not ended.
 func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Options) ([]BlockingStep, error) {
-	p := sagemaker.NewListPipelineExecutionStepsPaginator(client, &sagemaker.ListPipelineExecutionStepsInput{
+	p := sagemaker.NewListPipelineExecutionStepsPaginator(stepsLister{client}, &sagemaker.ListPipelineExecutionStepsInput{
 		PipelineExecutionArn: aws.String(arn), MaxResults: aws.Int32(100)})
 	var steps []BlockingStep
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx, o.ClientOptions...)
+		var noOutput *Error
+		if errors.As(err, &noOutput) {
+			return nil, noOutput
+		}
 		if err != nil {
 			return nil, classify(err, arn)
 		}
@@ -250,6 +261,19 @@ func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Opt
 		}
 	}
 	return steps, nil
+}
+
+// stepsLister is the client the paginator of blockingSteps calls: a page
+// answered with neither an output nor an error is an error (errNoOutput),
+// where the SDK's paginator would read the missing page's NextToken.
+type stepsLister struct{ client StopAPIClient }
+
+func (l stepsLister) ListPipelineExecutionSteps(ctx context.Context, in *sagemaker.ListPipelineExecutionStepsInput, optFns ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+	out, err := l.client.ListPipelineExecutionSteps(ctx, in, optFns...)
+	if err == nil && out == nil {
+		return nil, errNoOutput(opListSteps, aws.ToString(in.PipelineExecutionArn))
+	}
+	return out, err
 }
 
 // NewBlockingStep describes a step listed by ListPipelineExecutionSteps
@@ -313,6 +337,7 @@ func NewBlockingStep(st types.PipelineExecutionStep) BlockingStep {
 // ("" if none; a terminal status with ErrNotRunning). When the ARN or token
 // is invalid the Outcome is nil.
 func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	out, res, err := s.stopAndWait(ctx, s.client, executionARN, &o, nil)
 	if out == nil && res != nil {
