@@ -20,7 +20,8 @@ import (
 //go:generate go tool mockgen -typed -destination internal/mocks/callback.go -package mocks github.com/pipelinestop/pipelinestop CallbackAPIClient
 
 // CallbackAPIClient is the part of the SageMaker API an Acknowledger uses.
-// *sagemaker.Client satisfies it.
+// *sagemaker.Client satisfies it. The answers' outputs are not read: an
+// answer returned with neither an output nor an error counts as accepted.
 type CallbackAPIClient interface {
 	SendPipelineExecutionStepSuccess(ctx context.Context, in *sagemaker.SendPipelineExecutionStepSuccessInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepSuccessOutput, error)
 	SendPipelineExecutionStepFailure(ctx context.Context, in *sagemaker.SendPipelineExecutionStepFailureInput, optFns ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepFailureOutput, error)
@@ -67,7 +68,20 @@ func (a *Acknowledger) options(optFns []func(*Options)) Options {
 	return o.withDefaults()
 }
 
-var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMaker client (NewAcknowledger was given nil)")
+// errNilCallbackClient is the error of every method of an Acknowledger
+// without a client: a zero Acknowledger, a nil *Acknowledger, or
+// NewAcknowledger(nil).
+var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMaker client (make it with NewAcknowledger and a non-nil client)")
+
+// orZero returns a, or a zero Acknowledger when a is nil, so that every
+// method of a nil *Acknowledger returns errNilCallbackClient instead of
+// panicking.
+func (a *Acknowledger) orZero() *Acknowledger {
+	if a == nil {
+		return &Acknowledger{}
+	}
+	return a
+}
 
 // Succeed answers the callback step with SendPipelineExecutionStepSuccess
 // and the given output parameters (name to value; sent sorted by name).
@@ -75,15 +89,26 @@ var errNilCallbackClient = errors.New("pipelinestop: Acknowledger has no SageMak
 // The token and the limits (at most MaxOutputParameters outputs, names of
 // 1 to MaxOutputNameLength characters, values of at most
 // MaxOutputValueLength characters) are checked before any call; a breach is
-// an error matching ErrInvalidCallback that names the output. The
-// ClientRequestToken is DeriveToken("SendPipelineExecutionStepSuccess",
-// token): an answer repeated after an SQS redelivery, by a restarted
-// process or another replica, is the same request. Conflicts, throttling
-// and unavailability are retried like Stopper.Stop's. ResourceNotFound
-// matches ErrNotFound; a step that was already answered (or no longer
-// waits) matches ErrAlreadyAnswered, which callers treat as done. Errors
-// are *Error values whose text never holds the raw token.
+// an error matching ErrInvalidCallback that names the output.
+//
+// The ClientRequestToken is derived from the whole answer:
+// DeriveToken("SendPipelineExecutionStepSuccess", token, name1, value1,
+// name2, value2, ...) with the outputs sorted by name. The same answer
+// repeated after an SQS redelivery, by a restarted process or another
+// replica, is the same request, and SageMaker answers it with the same
+// success. A different answer (other outputs, or a failure after a
+// success) is a different request, which SageMaker refuses once the step
+// was answered: it matches ErrAlreadyAnswered, and its text says
+// "already answered with a different answer" (or that the step no longer
+// waits), never a success for an answer the step did not keep.
+//
+// Conflicts, throttling and unavailability are retried like
+// Stopper.Stop's. ResourceNotFound matches ErrNotFound. ErrAlreadyAnswered
+// means the step needs no answer any more: the Consumer treats it as done;
+// a caller who must know that this answer was the one kept treats it as a
+// refusal. Errors are *Error values whose text never holds the raw token.
 func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs map[string]string, optFns ...func(*Options)) error {
+	a = a.orZero()
 	if err := checkOutputs(token, outputs); err != nil {
 		return fmt.Errorf("send pipeline execution step success: %w", err)
 	}
@@ -93,7 +118,7 @@ func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs
 	}
 	in := &sagemaker.SendPipelineExecutionStepSuccessInput{
 		CallbackToken:      aws.String(string(token)),
-		ClientRequestToken: aws.String(DeriveToken(opSucceed, string(token))),
+		ClientRequestToken: aws.String(successToken(token, params)),
 		OutputParameters:   params,
 	}
 	o := a.options(optFns)
@@ -108,15 +133,20 @@ func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs
 // replaced; a reason longer than MaxFailureReasonLength bytes is cut at a
 // UTF-8 character boundary and ends in "..." (see FailureReason). The
 // ClientRequestToken is DeriveToken("SendPipelineExecutionStepFailure",
-// token). Retries and errors are as for Succeed.
+// token, reason as sent): the same failure repeated is the same request, a
+// different one (another reason, or a failure after a success) matches
+// ErrAlreadyAnswered once the step was answered. Retries and errors are as
+// for Succeed.
 func (a *Acknowledger) Fail(ctx context.Context, token CallbackToken, reason string, optFns ...func(*Options)) error {
+	a = a.orZero()
 	if err := token.Validate(); err != nil {
 		return fmt.Errorf("send pipeline execution step failure: %w", err)
 	}
+	sent := FailureReason(reason)
 	in := &sagemaker.SendPipelineExecutionStepFailureInput{
 		CallbackToken:      aws.String(string(token)),
-		ClientRequestToken: aws.String(DeriveToken(opFail, string(token))),
-		FailureReason:      aws.String(FailureReason(reason)),
+		ClientRequestToken: aws.String(DeriveToken(opFail, string(token), sent)),
+		FailureReason:      aws.String(sent),
 	}
 	o := a.options(optFns)
 	return a.answer(ctx, &o, opFail, token, func(ctx context.Context) error {
@@ -124,6 +154,26 @@ func (a *Acknowledger) Fail(ctx context.Context, token CallbackToken, reason str
 		return err
 	})
 }
+
+// successToken is the ClientRequestToken of a success answer: derived
+// from the callback token and every output sent, in the order sent
+// (sorted by name). DeriveToken length-prefixes each part, and names and
+// values alternate, so two different sets of outputs never give the same
+// parts. A success without outputs keeps the token of earlier versions,
+// DeriveToken("SendPipelineExecutionStepSuccess", token).
+func successToken(token CallbackToken, params []types.OutputParameter) string {
+	parts := make([]string, 0, 2+2*len(params))
+	parts = append(parts, opSucceed, string(token))
+	for _, p := range params {
+		parts = append(parts, aws.ToString(p.Name), aws.ToString(p.Value))
+	}
+	return DeriveToken(parts...)
+}
+
+// differentAnswer is put before the message of an answer that SageMaker
+// refused as already answered: the answer's token is derived from its
+// content, so an identical answer would have been replayed with success.
+const differentAnswer = "the step was already answered with a different answer, or no longer waits"
 
 // answer makes one answer call with retries, as Stopper.stop does.
 func (a *Acknowledger) answer(ctx context.Context, o *Options, op string, token CallbackToken, call func(context.Context) error) error {
@@ -147,6 +197,10 @@ func (a *Acknowledger) answer(ctx context.Context, o *Options, op string, token 
 	var err error
 	if r.Err != nil || r.Canceled != nil {
 		err = finalError(op, "", r)
+		var e *Error
+		if errors.As(err, &e) && e.Kind == ErrAlreadyAnswered {
+			e.Message = differentAnswer + ": " + e.Message
+		}
 	}
 	if answeredOrGone(err) {
 		o.emit(ctx, Event{Type: EventAnswered, Op: op, CallbackToken: token, Attempt: r.Attempts, Err: err})
@@ -218,7 +272,8 @@ func (a Answer) String() string {
 type AckResult struct {
 	// Answer is the answer sent (or attempted, when AckStopping also
 	// returns an error). It is zero when nothing was sent because the
-	// message was invalid.
+	// message was invalid or the Acknowledger has no client (then the
+	// cleanup did not run either).
 	Answer Answer
 	// Reason is the failure reason sent, as cut by FailureReason; "" for
 	// a success.
@@ -256,6 +311,10 @@ func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cl
 	}
 	if err := msg.Token.Validate(); err != nil {
 		return AckResult{}, fmt.Errorf("acknowledge stopping: %w", err)
+	}
+	if a == nil || a.client == nil {
+		// No answer could be sent: do not clean up for nothing.
+		return AckResult{}, errNilCallbackClient
 	}
 	var res AckResult
 	if cleanup != nil {

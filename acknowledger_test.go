@@ -49,7 +49,9 @@ const (
 func TestSucceed(t *testing.T) {
 	ctrl := gomock.NewController(t)
 	client := mocks.NewMockCallbackAPIClient(ctrl)
-	wantToken := pipelinestop.DeriveToken(cbOpSuccess, cbToken)
+	// The token is derived from the answer: the callback token and the
+	// outputs, sorted by name.
+	wantToken := pipelinestop.DeriveToken(cbOpSuccess, cbToken, "a", "1", "b", "2")
 	calls := 0
 	client.EXPECT().SendPipelineExecutionStepSuccess(gomock.Any(), gomock.Any(), gomock.Any()).Times(3).
 		DoAndReturn(func(_ context.Context, in *sagemaker.SendPipelineExecutionStepSuccessInput, _ ...func(*sagemaker.Options)) (*sagemaker.SendPipelineExecutionStepSuccessOutput, error) {

@@ -155,7 +155,7 @@ func TestFailureReason(t *testing.T) {
 			if r := aws.ToString(in.FailureReason); r != pipelinestop.FailureReason(long) {
 				t.Errorf("FailureReason %q", r)
 			}
-			if aws.ToString(in.ClientRequestToken) != pipelinestop.DeriveToken(cbOpFailure, cbToken) {
+			if aws.ToString(in.ClientRequestToken) != pipelinestop.DeriveToken(cbOpFailure, cbToken, pipelinestop.FailureReason(long)) {
 				t.Errorf("ClientRequestToken %q", aws.ToString(in.ClientRequestToken))
 			}
 			return &sagemaker.SendPipelineExecutionStepFailureOutput{}, nil

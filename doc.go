@@ -35,9 +35,28 @@
 // from the execution ARN (DeriveToken("StopPipelineExecution", arn)): every
 // attempt, every restart and every replica sends the same token for the
 // same execution, and SageMaker sees one stop. Options.Token overrides it;
-// NewToken makes a random one. Callback answers are idempotent the same
-// way: their token is derived from the operation and the callback token,
-// so an answer repeated after an SQS redelivery is the same request.
+// NewToken makes a random one.
+//
+// A replayed token is answered with success in any later status, so Stop
+// does not take the answer for the status: it looks the status up after
+// every answer and reports what it saw (StopResult.Status). One case needs
+// more: RetryPipelineExecution runs a Failed execution again under the
+// same ARN, and a token "completes no more than once", so the stop of an
+// earlier round replays and stops nothing. Stop sees that as an accepted
+// stop after which the execution still reads Executing, and stops it once
+// more with a token of the current round: DeriveToken(
+// "StopPipelineExecution", arn, round), or DeriveToken(Options.Token,
+// round) for a caller's token, where round is the execution's
+// LastModifiedTime (RFC 3339, nanoseconds, UTC) as Stop's lookup saw it.
+// Replicas that see the same round send the same request. The lookup is
+// one DescribePipelineExecution per Stop (two when it stops again); its
+// failure does not fail the stop (StopResult.LookupErr).
+//
+// Callback answers are idempotent the same way: their token is derived
+// from the operation, the callback token and the answer (the outputs
+// sorted by name, or the failure reason as sent), so an answer repeated
+// after an SQS redelivery is the same request, and a different answer to
+// a step already answered is refused (ErrAlreadyAnswered).
 //
 // # Callback and Lambda steps
 //

@@ -60,8 +60,10 @@ var (
 	ErrInvalidCallback = errors.New("pipelinestop: invalid callback")
 
 	// ErrAlreadyAnswered means a callback step had already been answered
-	// (or was no longer waiting) when an answer was sent. Callers treat the
-	// step as done.
+	// with a different answer (or was no longer waiting) when an answer was
+	// sent: the same answer repeated is replayed with success, since its
+	// ClientRequestToken is derived from it. Callers treat the step as
+	// done; the answer sent was not the one the step kept.
 	ErrAlreadyAnswered = errors.New("pipelinestop: callback step already answered")
 )
 
@@ -300,4 +302,12 @@ func isContextError(err error) bool {
 // everything else (not found, validation, access denied, ...) is not.
 func DefaultRetryable(err error) bool {
 	return errors.Is(err, ErrConflict) || errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable)
+}
+
+// errNoOutput is the error for a client call that returned neither an
+// output nor an error, which the SDK's clients never do: a broken client
+// (or test double). It matches no sentinel, so it is not retried: the
+// same client would answer the same again.
+func errNoOutput(op, arn string) *Error {
+	return &Error{Op: op, ExecutionARN: arn, Message: "the client returned no output and no error"}
 }

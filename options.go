@@ -3,6 +3,7 @@ package pipelinestop
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -68,7 +69,17 @@ type Options struct {
 	// Token is the ClientRequestToken for StopPipelineExecution. Default:
 	// DeriveToken("StopPipelineExecution", executionARN), the same in every
 	// process, so a restarted process or a second replica repeats the same
-	// request. StopAll derives a token per execution from Token when set.
+	// request. StopAll derives a token per execution from Token when set,
+	// DeriveToken(Token, executionARN). It must pass ValidateToken, in Stop
+	// and StopAll alike.
+	//
+	// The round rule: when SageMaker accepts the stop but the execution
+	// still reads Executing (the token was accepted in an earlier round,
+	// before a RetryPipelineExecution), Stop stops it once more with
+	// DeriveToken(Token, round), or DeriveToken("StopPipelineExecution",
+	// executionARN, round) for the default, where round is the execution's
+	// LastModifiedTime in RFC 3339 with nanoseconds, UTC (see
+	// StopResult.Restopped).
 	Token string
 
 	// FailIfNotRunning makes Stop return ErrNotRunning when the execution
@@ -84,10 +95,12 @@ type Options struct {
 	RetryMinDelay time.Duration
 	// RetryMaxDelay caps one retry delay. Default DefaultRetryMaxDelay.
 	RetryMaxDelay time.Duration
-	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier.
+	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier,
+	// also for a value below 1, NaN or ±Inf.
 	RetryMultiplier float64
 	// RetryJitter randomises retry delays by this fraction. Default
-	// DefaultRetryJitter; a negative value turns jitter off.
+	// DefaultRetryJitter, also for NaN or ±Inf; a negative value turns
+	// jitter off and a value of 1 or more is taken as 0.99.
 	RetryJitter float64
 	// Retryable reports whether an error (as returned by Classify) is worth
 	// another attempt with the same token. Default DefaultRetryable.
@@ -100,7 +113,7 @@ type Options struct {
 	// DefaultMaxDelay.
 	MaxDelay time.Duration
 	// DelayMultiplier grows the delay between status polls. Default
-	// DefaultDelayMultiplier.
+	// DefaultDelayMultiplier, also for a value below 1, NaN or ±Inf.
 	DelayMultiplier float64
 	// StepsInterval is the least time between two listings of the steps
 	// of a Stopping execution; Wait also lets at least three polls pass
@@ -204,15 +217,17 @@ func (o Options) withDefaults() Options {
 	if o.MaxDelay < o.MinDelay {
 		o.MaxDelay = o.MinDelay
 	}
-	if o.RetryMultiplier < 1 {
+	// NaN and ±Inf are invalid (NaN passes every comparison as false, and
+	// either one turned into a delay would make it negative): defaults.
+	if !finite(o.RetryMultiplier) || o.RetryMultiplier < 1 {
 		o.RetryMultiplier = DefaultRetryMultiplier
 	}
-	if o.RetryJitter == 0 {
+	if !finite(o.RetryJitter) || o.RetryJitter == 0 {
 		o.RetryJitter = DefaultRetryJitter
 	} else if o.RetryJitter < 0 || o.RetryJitter >= 1 {
 		o.RetryJitter = min(max(o.RetryJitter, 0), 0.99)
 	}
-	if o.DelayMultiplier < 1 {
+	if !finite(o.DelayMultiplier) || o.DelayMultiplier < 1 {
 		o.DelayMultiplier = DefaultDelayMultiplier
 	}
 	if o.Retryable == nil {
@@ -228,6 +243,20 @@ func (o Options) withDefaults() Options {
 		o.Clock = systemClock{}
 	}
 	return o
+}
+
+// finite reports whether f is neither NaN nor ±Inf.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// grow returns d multiplied by m, capped at limit: computed in floating
+// point and compared before the conversion, since a product past the range
+// of time.Duration converts to a negative duration.
+func grow(d time.Duration, m float64, limit time.Duration) time.Duration {
+	next := float64(d) * m
+	if !(next < float64(limit)) { // also NaN
+		return limit
+	}
+	return max(time.Duration(next), 0)
 }
 
 // retryPolicy is the backoff policy of Stop's retries.

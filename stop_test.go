@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"go.uber.org/mock/gomock"
@@ -20,9 +22,13 @@ import (
 func TestStopAcceptedFirstTime(t *testing.T) {
 	f := newFixture(t)
 	tokens := f.expectStops(nil)
+	lookups := f.expectStatuses(types.PipelineExecutionStatusStopping)
 	res, err := f.s.Stop(context.Background(), testARN)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if lookups.Load() != 1 {
+		t.Errorf("%d status lookups, want 1 after the accepted stop", lookups.Load())
 	}
 	want := pipelinestop.DeriveToken("StopPipelineExecution", testARN)
 	if !res.Accepted || res.Status != types.PipelineExecutionStatusStopping || res.Attempts != 1 || res.Token != want {
@@ -51,6 +57,7 @@ func TestStopRetriesWithOneToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, func(o *pipelinestop.Options) { o.Token = "caller-chosen-token-0123456789abcdef" })
 			tokens := f.expectStops(tt.errs...)
+			f.expectStatuses(types.PipelineExecutionStatusStopping)
 			res, err := f.s.Stop(context.Background(), testARN)
 			if err != nil {
 				t.Fatal(err)
@@ -91,6 +98,7 @@ func TestStopOutlastsLongConflictRace(t *testing.T) {
 					}
 					return &sagemaker.StopPipelineExecutionOutput{}, nil
 				}).MinTimes(6).MaxTimes(100)
+			f.expectStatuses(types.PipelineExecutionStatusStopping)
 			res, err := f.s.Stop(context.Background(), testARN)
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +200,7 @@ func TestStopNotRunning(t *testing.T) {
 func TestStopNotRunningButExecutingRetries(t *testing.T) {
 	f := newFixture(t)
 	f.expectStops(notRunningErr(), nil)
-	f.expectStatuses(types.PipelineExecutionStatusExecuting)
+	f.expectStatuses(types.PipelineExecutionStatusExecuting, types.PipelineExecutionStatusStopping)
 	res, err := f.s.Stop(context.Background(), testARN)
 	if err != nil || !res.Accepted || res.Attempts != 2 {
 		t.Fatalf("res = %+v, err = %v", res, err)
@@ -291,11 +299,109 @@ func TestStopPassesClientOptions(t *testing.T) {
 			}
 			return &sagemaker.StopPipelineExecutionOutput{}, nil
 		})
+	m.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: types.PipelineExecutionStatusStopping}, nil)
 	s := pipelinestop.New(m)
 	_, err := s.Stop(context.Background(), testARN, func(o *pipelinestop.Options) {
 		o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.Region = "eu-west-1" })
 	})
 	if err != nil || got != 1 {
 		t.Fatalf("err %v, %d option funcs", err, got)
+	}
+}
+
+// describeAt answers DescribePipelineExecution with status and
+// LastModifiedTime at, counting the calls.
+func (f *fixture) describeAt(status types.PipelineExecutionStatus, at time.Time) *atomic.Int32 {
+	var calls atomic.Int32
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.DescribePipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+			calls.Add(1)
+			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionArn: in.PipelineExecutionArn,
+				PipelineExecutionStatus: status, LastModifiedTime: aws.Time(at)}, nil
+		}).AnyTimes()
+	return &calls
+}
+
+// TestStopRestopsAReplayedRound: an accepted stop after which the
+// execution still reads Executing was a replay of an earlier round's
+// request. Stop sends exactly one more stop, with the token of the round
+// (derived from LastModifiedTime), and reports what it then saw, also when
+// the execution still reads Executing.
+func TestStopRestopsAReplayedRound(t *testing.T) {
+	round := time.Date(2026, 12, 1, 21, 30, 5, 123000000, time.FixedZone("CET", 3600))
+	roundText := "2026-12-01T20:30:05.123Z"
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"derived", "", pipelinestop.DeriveToken("StopPipelineExecution", testARN, roundText)},
+		{"caller's", "caller-chosen-token-0123456789abcdef", pipelinestop.DeriveToken("caller-chosen-token-0123456789abcdef", roundText)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(o *pipelinestop.Options) { o.Token = tc.token })
+			tokens := f.expectStops(nil, nil)
+			lookups := f.describeAt(types.PipelineExecutionStatusExecuting, round)
+			res, err := f.s.Stop(context.Background(), testARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(*tokens) != 2 || (*tokens)[1] != tc.want || (*tokens)[0] == (*tokens)[1] {
+				t.Fatalf("tokens sent %q; want the first, then %q", *tokens, tc.want)
+			}
+			if !res.Accepted || !res.Restopped || res.Token != tc.want || res.Attempts != 2 || lookups.Load() != 2 ||
+				res.Status != types.PipelineExecutionStatusExecuting {
+				t.Fatalf("result %+v after %d lookups; want one re-stop, reporting the Executing it saw", res, lookups.Load())
+			}
+			if ev := f.eventsOf(pipelinestop.EventAttempt); len(ev) != 2 || ev[1].Attempt != 2 {
+				t.Fatalf("attempt events %+v", ev)
+			}
+		})
+	}
+}
+
+// TestStopLookupFailureDoesNotFailTheStop: the stop was accepted; the
+// lookup after it failed: Status is "" and LookupErr says why.
+func TestStopLookupFailureDoesNotFailTheStop(t *testing.T) {
+	f := newFixture(t)
+	f.expectStops(nil)
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(nil, apiErr("DescribePipelineExecution", 400, "AccessDeniedException", "no describe for you"))
+	res, err := f.s.Stop(context.Background(), testARN)
+	if err != nil {
+		t.Fatalf("err %v; the stop was accepted", err)
+	}
+	if !res.Accepted || res.Status != "" || res.Restopped || res.LookupErr == nil || !strings.Contains(res.LookupErr.Error(), "AccessDenied") {
+		t.Fatalf("result %+v", res)
+	}
+	if ev := f.eventsOf(pipelinestop.EventStopped); len(ev) != 1 || ev[0].Err == nil {
+		t.Fatalf("stopped events %+v; want the lookup's error on it", ev)
+	}
+}
+
+// TestNotRunningNeedsATerminalStatus: NotRunning is true only for a
+// terminal status that was seen, never for an execution that does not
+// exist (no status at all).
+func TestNotRunningNeedsATerminalStatus(t *testing.T) {
+	for _, tc := range []struct {
+		res  pipelinestop.StopResult
+		want bool
+	}{
+		{pipelinestop.StopResult{}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusExecuting}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusStopping}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusStopped}, false},
+		{pipelinestop.StopResult{Status: types.PipelineExecutionStatusSucceeded}, true},
+		{pipelinestop.StopResult{Status: "SomethingNew"}, true},
+		{pipelinestop.StopResult{Accepted: true, Status: types.PipelineExecutionStatusFailed}, false},
+	} {
+		if got := tc.res.NotRunning(); got != tc.want {
+			t.Errorf("%+v: NotRunning() = %v, want %v", tc.res, got, tc.want)
+		}
+	}
+	f := newFixture(t)
+	f.expectStops(notFoundErr("StopPipelineExecution"))
+	res, err := f.s.Stop(context.Background(), testARN)
+	if !errors.Is(err, pipelinestop.ErrNotFound) || res == nil || res.NotRunning() || res.AlreadyStopping() {
+		t.Fatalf("unknown execution: %+v, %v; want ErrNotFound and neither NotRunning nor AlreadyStopping", res, err)
 	}
 }

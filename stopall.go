@@ -3,6 +3,7 @@ package pipelinestop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -16,7 +17,10 @@ type BatchResult struct {
 	ExecutionARN string
 	// Stop is Stop's result, or nil when the ARN or token was invalid.
 	Stop *StopResult
-	// Outcome is set when Options.Wait was set and the wait ended.
+	// Outcome is the wait's, when Options.Wait was set and the wait
+	// started; nil otherwise, and in particular when the stop failed (Err
+	// and Stop say how), so an Outcome's Status is always one seen by a
+	// poll, never a stand-in for a wait that did not happen.
 	Outcome *Outcome
 	// Err is this execution's error, or nil.
 	Err error
@@ -38,13 +42,29 @@ type BatchResult struct {
 // Options.ClientOptions can set it again), since StopAll retries
 // throttling, 5xx and connection errors itself with the same token.
 //
+// Options.Token, when set, must pass ValidateToken as in Stop: otherwise
+// every BatchResult gets the error (matching ErrInvalidToken), StopAll
+// returns it once, and no call is made.
+//
 // With Options.Wait set, StopAll also waits for each execution to reach a
 // terminal status. A repeated ARN is stopped once and reported at each of
 // its places. StopAll returns only after every goroutine it started has
 // ended.
 func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ...func(*Options)) ([]BatchResult, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	results := make([]BatchResult, len(executionARNs))
+	if o.Token != "" {
+		// The rule of Stop: a caller's token must be valid. The tokens
+		// derived from it would be, whatever it is; check it first.
+		if err := ValidateToken(o.Token); err != nil {
+			err = fmt.Errorf("stop pipeline executions: Options.Token: %w", err)
+			for i, arn := range executionARNs {
+				results[i] = BatchResult{ExecutionARN: arn, Err: err}
+			}
+			return results, err
+		}
+	}
 	first := make(map[string]int, len(executionARNs))
 	b := &batch{admission: retry.NewAdmission(o.Concurrency), pacer: retry.NewPacer()}
 	var wg sync.WaitGroup
@@ -70,10 +90,7 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 				r.Stop, r.Err = s.stop(ctx, s.client, arn, &co, b)
 				return
 			}
-			r.Outcome, r.Err = s.stopAndWait(ctx, s.client, arn, &co, b)
-			if r.Outcome != nil {
-				r.Stop = r.Outcome.Stop
-			}
+			r.Outcome, r.Stop, r.Err = s.stopAndWait(ctx, s.client, arn, &co, b)
 		}()
 	}
 	wg.Wait()
@@ -98,9 +115,9 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 // Every SageMaker call of a StopAll holds a slot while it is in flight,
 // and only then. A stop's attempt takes its slot before it waits for its
 // pacer turn and gives it back when its answer is in (with the status
-// lookup of a refused stop, made under the same slot): so the pacer hands
-// out at most Concurrency turns at one rate, and needs no bound of its
-// own. Each DescribePipelineExecution and ListPipelineExecutionSteps call
+// lookup after the stop's answer, made under the same slot): so the
+// pacer hands out at most Concurrency turns at one rate, and needs no
+// bound of its own. Each DescribePipelineExecution and ListPipelineExecutionSteps call
 // of a wait takes a slot for that call alone (limitedClient).
 //
 // An execution that waits, between two polls or in a retry delay, holds

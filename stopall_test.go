@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,6 +50,8 @@ func TestStopAll(t *testing.T) {
 			}
 			return &sagemaker.StopPipelineExecutionOutput{}, nil
 		}).AnyTimes()
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: types.PipelineExecutionStatusStopping}, nil).AnyTimes()
 	arns := []string{arnN(1), arnN(2), arnN(3), "not-an-arn", arnN(5), arnN(1)}
 	for i := 6; i < 20; i++ {
 		arns = append(arns, arnN(i))
@@ -97,11 +100,12 @@ func TestStopAllWaits(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			polls[*in.PipelineExecutionArn]++
-			if polls[*in.PipelineExecutionArn] < 3 {
-				return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Executing"}, nil
+			if polls[*in.PipelineExecutionArn] < 2 {
+				// The stop's lookup.
+				return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopping"}, nil
 			}
 			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopped"}, nil
-		}).Times(12)
+		}).Times(8)
 	arns := []string{arnN(1), arnN(2), arnN(3), arnN(4)}
 	results, err := f.s.StopAll(context.Background(), arns)
 	if err != nil {
@@ -174,5 +178,57 @@ func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
 	}
 	if m := maxInFlight.Load(); m != 1 {
 		t.Errorf("%d calls in flight, Concurrency is 1", m)
+	}
+}
+
+// TestStopAllWaitOutcomeOnlyWhenTheWaitStarted: with Options.Wait, an
+// execution whose stop failed gets no Outcome (nil, not one with an empty
+// Status), and its Stop and Err say what happened.
+func TestStopAllWaitOutcomeOnlyWhenTheWaitStarted(t *testing.T) {
+	f := newFixture(t, func(o *pipelinestop.Options) { o.Wait = true })
+	f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, in *sagemaker.StopPipelineExecutionInput, _ ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error) {
+			if *in.PipelineExecutionArn == arnN(2) {
+				return nil, notFoundErr("StopPipelineExecution")
+			}
+			return &sagemaker.StopPipelineExecutionOutput{}, nil
+		}).Times(2)
+	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+		Return(&sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: "Stopped"}, nil).Times(2)
+	results, err := f.s.StopAll(context.Background(), []string{arnN(1), arnN(2), "not-an-arn"})
+	if !errors.Is(err, pipelinestop.ErrNotFound) {
+		t.Fatalf("err %v", err)
+	}
+	if r := results[0]; r.Err != nil || r.Outcome == nil || r.Outcome.Status != "Stopped" || r.Stop == nil || r.Outcome.Stop != r.Stop {
+		t.Errorf("stopped execution: %+v", r)
+	}
+	if r := results[1]; r.Outcome != nil || r.Stop == nil || r.Stop.Attempts != 1 || !errors.Is(r.Err, pipelinestop.ErrNotFound) || r.Stop.NotRunning() {
+		t.Errorf("execution whose stop failed: %+v; want no Outcome, the stop's result and its error", r)
+	}
+	if r := results[2]; r.Outcome != nil || r.Stop != nil || !errors.Is(r.Err, pipelinestop.ErrInvalidARN) {
+		t.Errorf("invalid ARN: %+v", r)
+	}
+}
+
+// TestStopAllRejectsAnInvalidToken: the rule of Stop holds for StopAll: a
+// caller's Options.Token that ValidateToken rejects fails every execution
+// before any call (the mock fails the test on any call).
+func TestStopAllRejectsAnInvalidToken(t *testing.T) {
+	for _, token := range []string{"too-short", "has a space in it, which is not allowed here", "é" + strings.Repeat("x", 40)} {
+		f := newFixture(t)
+		_, stopErr := f.s.Stop(context.Background(), arnN(1), func(o *pipelinestop.Options) { o.Token = token })
+		if !errors.Is(stopErr, pipelinestop.ErrInvalidToken) {
+			t.Fatalf("Stop with token %q: %v", token, stopErr)
+		}
+		results, err := f.s.StopAll(context.Background(), []string{arnN(1), arnN(2), arnN(1)},
+			func(o *pipelinestop.Options) { o.Token = token; o.Wait = true })
+		if !errors.Is(err, pipelinestop.ErrInvalidToken) || len(results) != 3 {
+			t.Fatalf("StopAll with token %q: %d results, %v; want ErrInvalidToken", token, len(results), err)
+		}
+		for _, r := range results {
+			if !errors.Is(r.Err, pipelinestop.ErrInvalidToken) || r.Stop != nil || r.Outcome != nil {
+				t.Errorf("token %q: %+v", token, r)
+			}
+		}
 	}
 }

@@ -12,7 +12,14 @@ import (
 //go:generate go tool mockgen -typed -destination internal/mocks/stopper.go -package mocks github.com/pipelinestop/pipelinestop StopAPIClient
 
 // StopAPIClient is the part of the SageMaker API a Stopper uses.
-// *sagemaker.Client satisfies it.
+// *sagemaker.Client satisfies it. The SDK's clients never return a nil
+// output with a nil error; a client that does is broken, and the Stopper
+// treats such an answer where it needs the output
+// (DescribePipelineExecution, ListPipelineExecutionSteps) as an *Error that
+// matches no sentinel and is not retried, since the same client would
+// answer the same again. StopPipelineExecution's output is not read: its
+// (nil, nil) counts as accepted, and the status lookup after it tells what
+// became of the execution.
 type StopAPIClient interface {
 	StopPipelineExecution(ctx context.Context, in *sagemaker.StopPipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.StopPipelineExecutionOutput, error)
 	DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error)
@@ -39,6 +46,15 @@ func New(client StopAPIClient, optFns ...func(*Options)) *Stopper {
 	return &Stopper{client: client, opts: o}
 }
 
+// orZero returns s, or a zero Stopper when s is nil, so that every method
+// of a nil *Stopper returns errNilClient instead of panicking.
+func (s *Stopper) orZero() *Stopper {
+	if s == nil {
+		return &Stopper{}
+	}
+	return s
+}
+
 // options returns a copy of the Stopper's options with optFns applied.
 func (s *Stopper) options(optFns []func(*Options)) Options {
 	o := s.opts
@@ -49,7 +65,9 @@ func (s *Stopper) options(optFns []func(*Options)) Options {
 	return o.withDefaults()
 }
 
-var errNilClient = errors.New("pipelinestop: Stopper has no SageMaker client (New was given nil)")
+// errNilClient is the error of every method of a Stopper without a client:
+// a zero Stopper, a nil *Stopper, or New(nil).
+var errNilClient = errors.New("pipelinestop: Stopper has no SageMaker client (make it with New and a non-nil client)")
 
 // IsTerminal reports whether an execution with this status will not change
 // any more: every status other than Executing and Stopping, including

@@ -97,6 +97,7 @@ func (f *fixture) expectStatuses(statuses ...types.PipelineExecutionStatus) *ato
 func TestPerCallOptionsDoNotLeak(t *testing.T) {
 	f := newFixture(t)
 	tokens := f.expectStops(nil, nil)
+	f.expectStatuses(types.PipelineExecutionStatusStopping)
 	custom := "per-call-token-000000000000000000000"
 	if _, err := f.s.Stop(context.Background(), testARN, func(o *pipelinestop.Options) { o.Token = custom }); err != nil {
 		t.Fatal(err)

@@ -160,6 +160,7 @@ func (e *WaitError) Unwrap() []error {
 // ResourceNotFound and other permanent errors are returned as *Error. When
 // ctx ends first the error is a *WaitError.
 func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	s = s.orZero()
 	o := s.options(optFns)
 	if s.client == nil {
 		return nil, errNilClient
@@ -193,6 +194,11 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 	for {
 		out.Polls++
 		d, err := client.DescribePipelineExecution(ctx, in, o.ClientOptions...)
+		if err == nil && d == nil {
+			// A broken client: not retried (see errNoOutput).
+			out.Elapsed = o.Clock.Now().Sub(start)
+			return out, errNoOutput(opDescribe, arn)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return out, s.waitError(out, o, start, lastErr, ctx.Err())
@@ -258,7 +264,7 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 		if err := retry.Sleep(ctx, o.Clock, pause); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
-		delay = min(time.Duration(float64(delay)*o.DelayMultiplier), o.MaxDelay)
+		delay = grow(delay, o.DelayMultiplier, o.MaxDelay)
 	}
 }
 
@@ -296,11 +302,15 @@ func (s *Stopper) waitError(out *Outcome, o *Options, start time.Time, lastErr, 
 // blockingSteps lists every page of the execution's steps and returns
 // those that have not ended.
 func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Options) ([]BlockingStep, error) {
-	p := sagemaker.NewListPipelineExecutionStepsPaginator(client, &sagemaker.ListPipelineExecutionStepsInput{
+	p := sagemaker.NewListPipelineExecutionStepsPaginator(stepsLister{client}, &sagemaker.ListPipelineExecutionStepsInput{
 		PipelineExecutionArn: aws.String(arn), MaxResults: aws.Int32(100)})
 	var steps []BlockingStep
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx, o.ClientOptions...)
+		var noOutput *Error
+		if errors.As(err, &noOutput) {
+			return nil, noOutput
+		}
 		if err != nil {
 			return nil, classify(err, arn)
 		}
@@ -314,6 +324,19 @@ func blockingSteps(ctx context.Context, client StopAPIClient, arn string, o *Opt
 		}
 	}
 	return steps, nil
+}
+
+// stepsLister is the client the paginator of blockingSteps calls: a page
+// answered with neither an output nor an error is an error (errNoOutput),
+// where the SDK's paginator would read the missing page's NextToken.
+type stepsLister struct{ client StopAPIClient }
+
+func (l stepsLister) ListPipelineExecutionSteps(ctx context.Context, in *sagemaker.ListPipelineExecutionStepsInput, optFns ...func(*sagemaker.Options)) (*sagemaker.ListPipelineExecutionStepsOutput, error) {
+	out, err := l.client.ListPipelineExecutionSteps(ctx, in, optFns...)
+	if err == nil && out == nil {
+		return nil, errNoOutput(opListSteps, aws.ToString(in.PipelineExecutionArn))
+	}
+	return out, err
 }
 
 // NewBlockingStep describes a step listed by ListPipelineExecutionSteps
@@ -371,26 +394,35 @@ func NewBlockingStep(st types.PipelineExecutionStep) BlockingStep {
 // status (see Wait). Outcome.Stop holds the stop's result. A stop that ends
 // Failed, for example because a Lambda step timed out while stopping, is
 // an Outcome with that status and reason, not an error.
+//
+// When the stop fails the wait does not start: the Outcome then holds the
+// stop's result in Stop, Polls is 0 and Status is the status the stop saw
+// ("" if none; a terminal status with ErrNotRunning). When the ARN or token
+// is invalid the Outcome is nil.
 func (s *Stopper) StopAndWait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
+	s = s.orZero()
 	o := s.options(optFns)
-	return s.stopAndWait(ctx, s.client, executionARN, &o, nil)
+	out, res, err := s.stopAndWait(ctx, s.client, executionARN, &o, nil)
+	if out == nil && res != nil {
+		out = &Outcome{ExecutionARN: executionARN, Stop: res, Status: res.Status, Elapsed: res.Elapsed}
+	}
+	return out, err
 }
 
 // stopAndWait is StopAndWait with the client and options given, and b
 // when it is one of a StopAll's (nil otherwise): then the wait's calls are
-// admitted by b one at a time (see batch).
-func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*Outcome, error) {
+// admitted by b one at a time (see batch). It returns the wait's Outcome
+// (nil when the wait did not start because the stop failed) and the
+// stop's result (nil when the ARN or token was invalid).
+func (s *Stopper) stopAndWait(ctx context.Context, client StopAPIClient, arn string, o *Options, b *batch) (*Outcome, *StopResult, error) {
 	start := o.Clock.Now()
 	res, err := s.stop(ctx, client, arn, o, b)
 	if err != nil {
-		if res == nil {
-			return nil, err
-		}
-		return &Outcome{ExecutionARN: arn, Stop: res, Status: res.Status, Elapsed: res.Elapsed}, err
+		return nil, res, err
 	}
 	out, err := s.wait(ctx, b.limit(client), arn, o, start)
 	out.Stop = res
-	return out, err
+	return out, res, err
 }
 
 // errNoCallbackClient is returned when Options.Callbacks is CallbackFail

@@ -195,7 +195,7 @@ func TestWaitErrors(t *testing.T) {
 func TestStopAndWait(t *testing.T) {
 	f := newFixture(t)
 	f.expectStops(conflictErr("StopPipelineExecution"), nil)
-	f.expectStatuses("Stopping", "Stopped")
+	f.expectStatuses("Stopping", "Stopping", "Stopped") // the stop's lookup, then the wait's polls
 	stepsPages(f)
 	out, err := f.s.StopAndWait(context.Background(), testARN)
 	if err != nil {

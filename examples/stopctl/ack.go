@@ -13,8 +13,10 @@ import (
 
 // runAck is "stopctl ack": answer a callback step with success (and output
 // parameters) or failure (and a reason). The answer is idempotent: its
-// ClientRequestToken is derived from the callback token, so running the
-// same ack twice is one request.
+// ClientRequestToken is derived from the callback token and the answer, so
+// running the same ack twice is one request. A different answer to a step
+// that was already answered (or no longer waits) was not taken: it is an
+// error (exit 1).
 func runAck(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ack", flag.ContinueOnError)
 	token := fs.String("token", "", `the step's callback token; "-" reads it from standard input (keeps it out of the process list)`)
@@ -72,16 +74,17 @@ func runAck(ctx context.Context, e *env, args []string) error {
 		answer = "failure"
 		err = ack.Fail(ctx, t, *reason)
 	}
-	already := errors.Is(err, pipelinestop.ErrAlreadyAnswered)
-	if err != nil && !already {
+	if errors.Is(err, pipelinestop.ErrAlreadyAnswered) {
+		// The same answer is replayed with success (its token is derived
+		// from it): this one differs from the step's answer, or the step
+		// no longer waits. Either way it was not taken.
+		return fmt.Errorf("ack: callback step %s: the %s was not taken: %w", t, answer, err)
+	}
+	if err != nil {
 		return err
 	}
 	if e.g.json() {
-		return e.printJSON(map[string]any{"token": t.String(), "answer": answer, "outputs": len(outputs), "alreadyAnswered": already})
-	}
-	if already {
-		fmt.Fprintf(e.stdout, "callback step %s was already answered (or no longer waits): nothing to do\n", t)
-		return nil
+		return e.printJSON(map[string]any{"token": t.String(), "answer": answer, "outputs": len(outputs), "alreadyAnswered": false})
 	}
 	fmt.Fprintf(e.stdout, "answered callback step %s with %s", t, answer)
 	if len(outputs) > 0 {

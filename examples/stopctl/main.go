@@ -69,7 +69,8 @@
 // # Exit codes
 //
 //	0  done: stopped (or already stopping/stopped), terminal status reached, answered
-//	1  error (an API call failed, a hook command failed, ...)
+//	1  error (an API call failed, a hook command failed, ack's answer was
+//	   not taken because the step had a different answer, ...)
 //	2  usage: an invalid flag, argument or ARN
 //	3  timed out (--timeout) before the execution reached a terminal status
 //	4  not running: the execution had ended without being stopped and

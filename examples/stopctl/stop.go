@@ -234,9 +234,14 @@ func (e *env) printReport(rep execReport, multi bool) {
 	}
 	var parts []string
 	switch {
-	case rep.StopStatus == "":
 	case rep.Accepted:
-		parts = append(parts, fmt.Sprintf("stop accepted after %d attempt%s", rep.Attempts, plural(rep.Attempts)))
+		s := fmt.Sprintf("stop accepted after %d attempt%s", rep.Attempts, plural(rep.Attempts))
+		if rep.StopStatus != "" && rep.StopStatus != string(types.PipelineExecutionStatusStopping) {
+			// A replayed stop: the status seen since, not Stopping.
+			s += " (status " + rep.StopStatus + ")"
+		}
+		parts = append(parts, s)
+	case rep.StopStatus == "":
 	case rep.StopStatus == string(types.PipelineExecutionStatusStopping) || rep.StopStatus == string(types.PipelineExecutionStatusStopped):
 		parts = append(parts, "already "+rep.StopStatus)
 	default:

@@ -43,6 +43,21 @@ func TestStopSingle(t *testing.T) {
 	if tokens := te.emu.StopTokens(arn); len(tokens) != 1 || tokens[0] != pipelinestop.DeriveToken("StopPipelineExecution", arn) {
 		t.Fatalf("stop tokens %v; want one, derived from the ARN", tokens)
 	}
+	// The replayed stop reports the status it saw: Stopped, not Stopping.
+	r = te.stopctl(t, "stop", "--output", "json", arn)
+	var out struct {
+		Executions []struct {
+			Accepted   bool   `json:"stopAccepted"`
+			StopStatus string `json:"statusAtStop"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != exitOK || len(out.Executions) != 1 ||
+		!out.Executions[0].Accepted || out.Executions[0].StopStatus != emulator.StatusStopped {
+		t.Fatalf("replayed stop (%v): %s; want accepted with statusAtStop Stopped", err, r)
+	}
+	if r := te.stopctl(t, "stop", arn); !strings.Contains(r.stdout, "stop accepted after 1 attempt (status Stopped)") {
+		t.Fatalf("replayed stop: %s", r)
+	}
 }
 
 func TestStopWaitJSON(t *testing.T) {
@@ -242,10 +257,24 @@ func TestAck(t *testing.T) {
 		if len(answers) != 1 || answers[0].Outcome != emulator.OutcomeSuccess || answers[0].OutputParameters["verdict"] != "approved" {
 			t.Fatalf("answers %+v; want one success with verdict=approved", answers)
 		}
-		// A different answer later: the step was already answered, exit 0.
-		r = te.stopctl(t, "ack", "--token", tok, "--failure", "--reason", "too late")
-		if r.code != exitOK || !strings.Contains(r.stdout, "already answered") {
-			t.Fatalf("late ack --failure: %s", r)
+		// The same answer again is the same request: success.
+		r = te.stopctl(t, "ack", "--token", tok, "--success", "--output", "verdict=approved")
+		if r.code != exitOK || !strings.Contains(r.stdout, "with success (1 output)") {
+			t.Fatalf("the same ack again: %s", r)
+		}
+		// A different answer later was not taken: exit 1, and say why.
+		for _, args := range [][]string{
+			{"--failure", "--reason", "too late"},
+			{"--success", "--output", "verdict=rejected"},
+		} {
+			r = te.stopctl(t, append([]string{"ack", "--token", tok}, args...)...)
+			if r.code != exitError || strings.Contains(r.stdout, "answered callback step") || strings.Contains(r.stderr, tok) {
+				t.Fatalf("late ack %v: %s; want exit 1 and no success", args, r)
+			}
+			oneStderrLine(t, r, "already answered with a different answer")
+		}
+		if answers := te.emu.Answers(tok); len(answers) != 2 || answers[0].OutputParameters["verdict"] != "approved" || !answers[1].Replay {
+			t.Fatalf("answers %+v; want the first success and its replay", answers)
 		}
 	})
 	t.Run("failure-token-from-stdin", func(t *testing.T) {

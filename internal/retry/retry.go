@@ -13,6 +13,7 @@ package retry
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -52,9 +53,16 @@ func (p Policy) newBackOff(clock Clock) *backoff.ExponentialBackOff {
 		Stop:                backoff.Stop,
 		Clock:               clock,
 	}
-	if b.Multiplier < 1 {
+	// Callers check their options; this keeps a bad value from turning
+	// into negative delays (NaN converts to a negative duration), which
+	// would also defeat the budget.
+	if !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0) {
 		b.Multiplier = 1
 	}
+	if !(b.RandomizationFactor >= 0) || math.IsInf(b.RandomizationFactor, 0) {
+		b.RandomizationFactor = 0
+	}
+	b.RandomizationFactor = min(b.RandomizationFactor, 1)
 	b.Reset()
 	return b
 }
@@ -127,7 +135,7 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 		}
 		var delay time.Duration
 		if !throttled || h.Pacer == nil {
-			delay = b.NextBackOff()
+			delay = max(b.NextBackOff(), 0)
 		}
 		now := clock.Now()
 		if p.Budget > 0 && now.Add(delay).Sub(start)-queued > p.Budget {

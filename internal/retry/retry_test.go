@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,5 +354,41 @@ func TestPacerCutsOncePerRate(t *testing.T) {
 	}
 	if r := p.Rate(); r != 90 {
 		t.Fatalf("four throttled calls of one rate left the pacer at %v/s, want one cut to 90/s", r)
+	}
+}
+
+// TestDoBoundedWithInvalidFloats: a NaN or infinite multiplier or jitter
+// must not turn into negative delays, which would retry without waiting and
+// never spend the budget. The op cancels the loop after 10,000 attempts so
+// the test ends either way.
+func TestDoBoundedWithInvalidFloats(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    func(*retry.Policy)
+	}{
+		{"multiplier NaN", func(p *retry.Policy) { p.Multiplier = math.NaN() }},
+		{"multiplier +Inf", func(p *retry.Policy) { p.Multiplier = math.Inf(1) }},
+		{"multiplier -Inf", func(p *retry.Policy) { p.Multiplier = math.Inf(-1) }},
+		{"jitter NaN", func(p *retry.Policy) { p.Jitter = math.NaN() }},
+		{"jitter +Inf", func(p *retry.Policy) { p.Jitter = math.Inf(1) }},
+		{"jitter -Inf", func(p *retry.Policy) { p.Jitter = math.Inf(-1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy()
+			p.Budget = time.Second
+			tc.p(&p)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			clock := fakeclock.NewAuto(epoch)
+			r := retry.Do(ctx, clock, p, retry.Hooks{Retryable: retryable}, func(_ context.Context, attempt int) error {
+				if attempt >= 10000 {
+					cancel()
+				}
+				return errTransient
+			})
+			if !r.Exhausted || r.Attempts > 20 {
+				t.Fatalf("result %+v after %v; want the 1 s budget spent in a few attempts", r, clock.Now().Sub(epoch))
+			}
+		})
 	}
 }
