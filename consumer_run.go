@@ -216,10 +216,6 @@ func (r *run) applyLocked(t CallbackToken, e *tokenEntry, eff tokenEffect, reaso
 		r.emitLocked(Event{Type: EventHandlerCanceled, CallbackToken: t, ExecutionARN: arnOf(e.st.stop)})
 	}
 	if eff.dispose != dispKeep {
-		arn := arnOf(e.st.exec)
-		if arn == "" {
-			arn = arnOf(e.st.stop)
-		}
 		reason = t.scrubErr(reason)
 		for _, m := range r.book.dispose(eff.disposed, eff.dispose, reason) {
 			switch {
