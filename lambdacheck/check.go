@@ -101,13 +101,22 @@ type Finding struct {
 
 // Mapping is what Check read about one SQS event source mapping.
 type Mapping struct {
-	UUID                    string        `json:"uuid"`
-	QueueARN                string        `json:"queueArn"`
-	QueueURL                string        `json:"queueUrl,omitempty"`
-	State                   string        `json:"state"`
-	BatchSize               int           `json:"batchSize"`
-	BatchingWindow          time.Duration `json:"batchingWindow"`
-	ReportBatchItemFailures bool          `json:"reportBatchItemFailures"`
+	// UUID identifies the mapping.
+	UUID string `json:"uuid"`
+	// QueueARN is the mapping's event source.
+	QueueARN string `json:"queueArn"`
+	// QueueURL is the queue's URL, "" when it could not be read.
+	QueueURL string `json:"queueUrl,omitempty"`
+	// State is the mapping's state: Enabled, Disabled, Creating, ...
+	State string `json:"state"`
+	// BatchSize is the most records in one invocation.
+	BatchSize int `json:"batchSize"`
+	// BatchingWindow is MaximumBatchingWindowInSeconds.
+	BatchingWindow time.Duration `json:"batchingWindow"`
+	// ReportBatchItemFailures tells whether FunctionResponseTypes has
+	// ReportBatchItemFailures, without which partial batch responses are
+	// ignored.
+	ReportBatchItemFailures bool `json:"reportBatchItemFailures"`
 	// VisibilityTimeout is the queue's, or 0 when it could not be read.
 	VisibilityTimeout time.Duration `json:"visibilityTimeout"`
 	// RedrivePolicy is the queue's, "" when it has none.
@@ -116,11 +125,15 @@ type Mapping struct {
 
 // Report is the result of Check.
 type Report struct {
-	FunctionName string        `json:"functionName"`
-	FunctionARN  string        `json:"functionArn"`
-	Timeout      time.Duration `json:"timeout"`
-	Mappings     []Mapping     `json:"mappings"`
-	Findings     []Finding     `json:"findings"`
+	// FunctionName and FunctionARN name the function checked.
+	FunctionName string `json:"functionName"`
+	FunctionARN  string `json:"functionArn"`
+	// Timeout is the function's timeout.
+	Timeout time.Duration `json:"timeout"`
+	// Mappings are the function's SQS event source mappings.
+	Mappings []Mapping `json:"mappings"`
+	// Findings say what is wrong; none when all is well.
+	Findings []Finding `json:"findings"`
 }
 
 // OK reports whether Check found nothing wrong.
@@ -154,9 +167,10 @@ type Options struct {
 	// DeadlineMargin is the time the adapter keeps before the deadline to
 	// answer. Default pipelinestop.DefaultDeadlineMargin.
 	DeadlineMargin time.Duration
-	// LambdaOptions and SQSOptions are passed to every call.
+	// LambdaOptions are passed to every Lambda call.
 	LambdaOptions []func(*lambda.Options)
-	SQSOptions    []func(*sqs.Options)
+	// SQSOptions are passed to every SQS call.
+	SQSOptions []func(*sqs.Options)
 }
 
 // Check reads the function's configuration, its SQS event source mappings
@@ -187,7 +201,8 @@ func Check(ctx context.Context, lc LambdaAPIClient, qc QueueAPIClient, functionN
 	if err != nil {
 		return Report{}, fmt.Errorf("get function configuration: %w", err)
 	}
-	r := Report{FunctionName: functionName, FunctionARN: aws.ToString(fc.FunctionArn), Timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second}
+	r := Report{FunctionName: functionName, FunctionARN: aws.ToString(fc.FunctionArn), Timeout: time.Duration(aws.ToInt32(fc.Timeout)) * time.Second,
+		Mappings: []Mapping{}, Findings: []Finding{}}
 	if fc.FunctionName != nil {
 		r.FunctionName = *fc.FunctionName
 	}
@@ -228,6 +243,7 @@ func Check(ctx context.Context, lc LambdaAPIClient, qc QueueAPIClient, functionN
 	return r, nil
 }
 
+// add appends a finding.
 func (r *Report) add(f Finding) { r.Findings = append(r.Findings, f) }
 
 // checkMapping checks one SQS mapping and its queue.
@@ -333,6 +349,7 @@ func queueNameAccount(arn string) (name, account string) {
 	return parts[5], parts[4]
 }
 
+// orName is url, or a placeholder for a command when it is unknown.
 func orName(url string) string {
 	if url == "" {
 		return "QUEUE_URL"
