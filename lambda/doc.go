@@ -62,7 +62,8 @@
 // Without an SQS client a reported record comes back when the queue's
 // visibility timeout ends. With Options.Queue set, Handle changes the
 // visibility of each record reported with a retry-later delay to that
-// delay (ChangeMessageVisibility with the record's receipt handle), so a
+// delay (ChangeMessageVisibilityBatch with the records' receipt handles,
+// within what is left of the invocation's time), so a
 // transient failure is retried after the Consumer's growing delay rather
 // than the queue's timeout, and of each record not started before the
 // deadline to zero, so it is retried at once. A failed visibility change

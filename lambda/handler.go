@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pipelinestop/pipelinestop"
 )
@@ -31,13 +32,17 @@ var ErrNotStarted = errors.New("pipelinestoplambda: not started: an earlier reco
 // retry delay of a reported record. *sqs.Client satisfies it.
 type VisibilityAPIClient interface {
 	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
-	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 var _ VisibilityAPIClient = (*sqs.Client)(nil)
 
-// maxVisibility is the longest SQS visibility timeout.
-const maxVisibility = 12 * time.Hour
+// Limits of SQS and of the visibility changes.
+const (
+	maxVisibility   = 12 * time.Hour  // longest visibility timeout
+	maxBatchEntries = 10              // entries in one ChangeMessageVisibilityBatch
+	visibilityTime  = 2 * time.Second // for the changes when ctx has no deadline
+)
 
 // Options configure a Handler.
 type Options struct {
@@ -109,13 +114,23 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		outcomes = h.batch.HandleBatch(ctx, msgs)
 	}
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	for i, oc := range outcomes {
-		if oc.Disposition == pipelinestop.DispositionDelete {
+	reported := map[string]bool{}
+	var changes []visibilityChange
+	for i, r := range ev.Records {
+		var oc pipelinestop.MessageOutcome
+		if i < len(outcomes) {
+			oc = outcomes[i]
+		} // else: no outcome (never expected): report it, to be safe
+		if oc.Disposition == pipelinestop.DispositionDelete || reported[r.MessageId] {
 			continue
 		}
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
-		h.setVisibility(ctx, ev.Records[i], oc)
+		reported[r.MessageId] = true
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+		if c, ok := h.visibilityChange(r, oc); ok {
+			changes = append(changes, c)
+		}
 	}
+	h.setVisibility(ctx, changes)
 	return resp, nil
 }
 
@@ -191,43 +206,97 @@ func (h *Handler) handleFIFO(ctx context.Context, msgs []pipelinestop.BatchMessa
 	return out
 }
 
-// setVisibility makes a reported record visible again after its
-// retry-later delay, or at once when it was not handled, when Options.Queue
-// is set. FIFO records reported only because an earlier one failed keep
-// the queue's timeout: their group is blocked until the failed record is
-// done anyway.
-func (h *Handler) setVisibility(ctx context.Context, r events.SQSMessage, oc pipelinestop.MessageOutcome) {
+// visibilityChange is a reported record's new visibility timeout.
+type visibilityChange struct {
+	queueARN, messageID, receiptHandle string
+	seconds                            int32
+}
+
+// visibilityChange returns the change for a reported record: its
+// retry-later delay, or 0 (at once) when it was not handled. There is none
+// without Options.Queue, and none for FIFO records reported only because
+// an earlier one failed: their group waits for the failed record anyway.
+func (h *Handler) visibilityChange(r events.SQSMessage, oc pipelinestop.MessageOutcome) (visibilityChange, bool) {
 	if h.opts.Queue == nil || r.ReceiptHandle == "" || errors.Is(oc.Err, ErrNotStarted) {
-		return
+		return visibilityChange{}, false
 	}
 	var timeout time.Duration
 	switch oc.Disposition {
 	case pipelinestop.DispositionRetryLater:
 		if oc.Delay <= 0 {
-			return
+			return visibilityChange{}, false
 		}
 		timeout = min(oc.Delay, maxVisibility)
 	case pipelinestop.DispositionRetryNow:
 		timeout = 0
 	default:
+		return visibilityChange{}, false
+	}
+	return visibilityChange{queueARN: r.EventSourceARN, messageID: r.MessageId, receiptHandle: r.ReceiptHandle,
+		seconds: int32(math.Ceil(timeout.Seconds()))}, true
+}
+
+// setVisibility makes the changes, in batches of ten per queue, within
+// ctx's deadline (the answers are in; what the margin leaves is for this)
+// or visibilityTime when ctx has none. A change that fails leaves the
+// queue's visibility timeout in force, and is logged.
+func (h *Handler) setVisibility(ctx context.Context, changes []visibilityChange) {
+	if len(changes) == 0 {
 		return
 	}
-	// The answers are in; the visibility change gets a short time of its
-	// own even when the invocation's deadline is near.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(visibilityTime)
+	}
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
-	url, err := h.queueURL(cctx, r.EventSourceARN)
-	if err == nil {
-		_, err = h.opts.Queue.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{
-			QueueUrl:          aws.String(url),
-			ReceiptHandle:     aws.String(r.ReceiptHandle),
-			VisibilityTimeout: int32(math.Ceil(timeout.Seconds())),
-		}, h.opts.ClientOptions...)
+	byQueue := map[string][]visibilityChange{}
+	var queues []string
+	for _, c := range changes {
+		if _, seen := byQueue[c.queueARN]; !seen {
+			queues = append(queues, c.queueARN)
+		}
+		byQueue[c.queueARN] = append(byQueue[c.queueARN], c)
 	}
-	if err != nil {
-		h.opts.Logger.WarnContext(ctx, "pipelinestoplambda: could not set the retry delay; the queue's visibility timeout applies",
-			"messageId", r.MessageId, "err", pipelinestop.RedactCredentials(err.Error()))
+	for _, arn := range queues {
+		cs := byQueue[arn]
+		url, err := h.queueURL(cctx, arn)
+		if err != nil {
+			h.warn(ctx, cs, err)
+			continue
+		}
+		for len(cs) > 0 {
+			n := min(len(cs), maxBatchEntries)
+			batch := cs[:n]
+			cs = cs[n:]
+			in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url)}
+			for i, c := range batch {
+				in.Entries = append(in.Entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{
+					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(c.receiptHandle), VisibilityTimeout: c.seconds,
+				})
+			}
+			out, err := h.opts.Queue.ChangeMessageVisibilityBatch(cctx, in, h.opts.ClientOptions...)
+			if err != nil {
+				h.warn(ctx, batch, err)
+				continue
+			}
+			for _, f := range out.Failed {
+				if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil && i >= 0 && i < len(batch) {
+					h.warn(ctx, batch[i:i+1], fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+				}
+			}
+		}
 	}
+}
+
+// warn logs visibility changes that were not made.
+func (h *Handler) warn(ctx context.Context, cs []visibilityChange, err error) {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.messageID
+	}
+	h.opts.Logger.WarnContext(ctx, "pipelinestoplambda: could not set the retry delay; the queue's visibility timeout applies",
+		"messageIds", ids, "err", pipelinestop.RedactCredentials(err.Error()))
 }
 
 // queueURL returns the URL of the queue with the given ARN

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pipelinestop/pipelinestop"
 	pipelinestoplambda "github.com/pipelinestop/pipelinestop/lambda"
@@ -471,7 +472,8 @@ func TestInvalidEvent(t *testing.T) {
 type fakeVisibility struct {
 	mu       sync.Mutex
 	urlCalls int
-	changes  []sqs.ChangeMessageVisibilityInput
+	changes  []sqstypes.ChangeMessageVisibilityBatchRequestEntry
+	urls     []string
 }
 
 func (v *fakeVisibility) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
@@ -481,11 +483,17 @@ func (v *fakeVisibility) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("https://queue/" + aws.ToString(in.QueueOwnerAWSAccountId) + "/" + aws.ToString(in.QueueName))}, nil
 }
 
-func (v *fakeVisibility) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+func (v *fakeVisibility) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.changes = append(v.changes, *in)
-	return &sqs.ChangeMessageVisibilityOutput{}, nil
+	if len(in.Entries) > 10 {
+		return nil, errors.New("TooManyEntriesInBatchRequest")
+	}
+	for _, e := range in.Entries {
+		v.changes = append(v.changes, e)
+		v.urls = append(v.urls, aws.ToString(in.QueueUrl))
+	}
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
 }
 
 func TestRetryLaterDelaySetThroughSQS(t *testing.T) {
@@ -509,8 +517,8 @@ func TestRetryLaterDelaySetThroughSQS(t *testing.T) {
 	}
 	ch := v.changes[0]
 	want := "https://queue/" + f.srv.AccountID() + "/callbacks"
-	if aws.ToString(ch.QueueUrl) != want || aws.ToString(ch.ReceiptHandle) != "rh-m2" || ch.VisibilityTimeout != 40 {
-		t.Fatalf("change = url %q handle %q timeout %d; want %q rh-m2 40", aws.ToString(ch.QueueUrl), aws.ToString(ch.ReceiptHandle), ch.VisibilityTimeout, want)
+	if v.urls[0] != want || aws.ToString(ch.ReceiptHandle) != "rh-m2" || ch.VisibilityTimeout != 40 {
+		t.Fatalf("change = url %q handle %q timeout %d; want %q rh-m2 40", v.urls[0], aws.ToString(ch.ReceiptHandle), ch.VisibilityTimeout, want)
 	}
 }
 
@@ -539,5 +547,57 @@ func TestRetryLaterDelaySetOnTheEmulatedQueue(t *testing.T) {
 	}
 	if warned.Load() != 0 {
 		t.Fatal("the visibility change failed against the emulator")
+	}
+}
+
+func TestManyReportedRecordsChangedInBatchesOfTenAndReportedOnce(t *testing.T) {
+	f := newFixture(t)
+	var c calls
+	var v fakeVisibility
+	h := newHandler(t, f, c.handler(), func(o *pipelinestoplambda.Options) { o.Queue = &v })
+	var ev events.SQSEvent
+	var want []string
+	for i := range 12 {
+		id := fmt.Sprintf("bad%02d", i)
+		ev.Records = append(ev.Records, f.record(id, "not json"))
+		want = append(want, id)
+	}
+	ev.Records = append(ev.Records, f.record("bad00", "not json")) // the same delivery twice
+	if got := handle(t, h, ev); !slices.Equal(got, want) {
+		t.Fatalf("failures = %v, want %v (each once)", got, want)
+	}
+	if len(v.changes) != 12 {
+		t.Fatalf("%d visibility changes, want 12", len(v.changes))
+	}
+	for _, ch := range v.changes {
+		if ch.VisibilityTimeout != 10 {
+			t.Fatalf("visibility timeout %d, want the first retry delay, 10 s", ch.VisibilityTimeout)
+		}
+	}
+}
+
+func TestUnstartedRecordsVisibleAtOnce(t *testing.T) {
+	f := newFixture(t)
+	s1, s2 := f.start(t), f.start(t)
+	var v fakeVisibility
+	hd := pipelinestop.Handler{Execute: func(ctx context.Context, _ *pipelinestop.CallbackMessage) (map[string]string, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	h := newHandler(t, f, hd, func(o *pipelinestoplambda.Options) {
+		o.Queue = &v
+		o.ConsumerOptions = append(o.ConsumerOptions, func(co *pipelinestop.ConsumerOptions) { co.Concurrency = 1 })
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), pipelinestop.DefaultDeadlineMargin+300*time.Millisecond)
+	defer cancel()
+	resp, err := h.Handle(ctx, event(f.record("m1", s1.executing), f.record("m2", s2.executing)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(t, resp); !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Fatalf("failures = %v, want [m1 m2]", got)
+	}
+	if len(v.changes) != 2 || v.changes[0].VisibilityTimeout != 0 || v.changes[1].VisibilityTimeout != 0 {
+		t.Fatalf("changes = %+v, want both made visible at once", v.changes)
 	}
 }
