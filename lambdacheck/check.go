@@ -14,6 +14,7 @@ package lambdacheck
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -59,6 +60,12 @@ var ErrInvalidCheck = errors.New("lambdacheck: invalid check")
 // back.
 const VisibilityFactor = 6
 
+// MinMaxReceiveCount is the smallest maxReceiveCount Check accepts in a
+// redrive policy, as AWS recommends for Lambda event sources: with fewer,
+// a message that was retried after throttling or a transient error moves
+// to the dead-letter queue, and its step is never answered.
+const MinMaxReceiveCount = 5
+
 // maxMappingPages bounds the pages of ListEventSourceMappings read.
 const maxMappingPages = 100
 
@@ -79,6 +86,9 @@ const (
 	ProblemVisibilityTimeout Problem = "VisibilityTimeout"
 	// ProblemNoRedrivePolicy: the queue has no dead-letter queue.
 	ProblemNoRedrivePolicy Problem = "NoRedrivePolicy"
+	// ProblemLowMaxReceiveCount: the redrive policy's maxReceiveCount is
+	// under MinMaxReceiveCount.
+	ProblemLowMaxReceiveCount Problem = "LowMaxReceiveCount"
 	// ProblemBatchTooSlow: a full batch cannot be handled within the
 	// function's timeout.
 	ProblemBatchTooSlow Problem = "BatchTooSlow"
@@ -304,6 +314,11 @@ func (r *Report) checkMapping(ctx context.Context, qc QueueAPIClient, o *Options
 				"Raise it: aws sqs set-queue-attributes --queue-url %s --attributes VisibilityTimeout=%d.",
 				mp.QueueARN, mp.VisibilityTimeout, VisibilityFactor, r.Timeout, mp.BatchingWindow, want, orName(mp.QueueURL), int(want/time.Second))
 		}
+		if n, ok := maxReceiveCount(mp.RedrivePolicy); ok && n < MinMaxReceiveCount {
+			finding(ProblemLowMaxReceiveCount, "Queue %s moves a message to its dead-letter queue after %d receive(s): a message retried after throttling, "+
+				"a deadline or a transient error ends there unanswered. Raise maxReceiveCount in its RedrivePolicy to at least %d.",
+				mp.QueueARN, n, MinMaxReceiveCount)
+		}
 		if mp.RedrivePolicy == "" {
 			finding(ProblemNoRedrivePolicy, "Queue %s has no redrive policy, so a message that never succeeds (a malformed body, a step whose answer is always refused) "+
 				"comes back until its retention period ends and is then lost, without anyone seeing it. Give it a dead-letter queue: "+
@@ -335,6 +350,22 @@ func (r *Report) checkMapping(ctx context.Context, qc QueueAPIClient, o *Options
 		}
 	}
 	r.Mappings = append(r.Mappings, mp)
+}
+
+// maxReceiveCount reads a redrive policy's maxReceiveCount, which SQS
+// returns as a string or a number.
+func maxReceiveCount(policy string) (int, bool) {
+	if policy == "" {
+		return 0, false
+	}
+	var p struct {
+		MaxReceiveCount json.RawMessage `json:"maxReceiveCount"`
+	}
+	if json.Unmarshal([]byte(policy), &p) != nil || len(p.MaxReceiveCount) == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.Trim(string(p.MaxReceiveCount), `"`))
+	return n, err == nil
 }
 
 // isQueueARN reports whether arn is an SQS queue ARN.

@@ -96,6 +96,9 @@ func TestCheck(t *testing.T) {
 			want: []lambdacheck.Problem{lambdacheck.ProblemVisibilityTimeout}, wantText: []string{"VisibilityTimeout=380"}},
 		{name: "no redrive policy", change: func(_ *fakeLambda, q *fakeQueue) { delete(q.attrs, "RedrivePolicy") },
 			want: []lambdacheck.Problem{lambdacheck.ProblemNoRedrivePolicy}, wantText: []string{"deadLetterTargetArn"}},
+		{name: "maxReceiveCount 1", change: func(_ *fakeLambda, q *fakeQueue) {
+			q.attrs["RedrivePolicy"] = `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":1}`
+		}, want: []lambdacheck.Problem{lambdacheck.ProblemLowMaxReceiveCount}, wantText: []string{"after 1 receive(s)", "at least 5"}},
 		{name: "timeout within the margin", change: func(l *fakeLambda, q *fakeQueue) { l.timeout = 2; q.attrs["VisibilityTimeout"] = "12" },
 			want: []lambdacheck.Problem{lambdacheck.ProblemBatchTooSlow}, wantText: []string{"no message is ever handled"}},
 		{name: "batch too slow", messageTime: 20 * time.Second, change: func(l *fakeLambda, _ *fakeQueue) { l.mappings[0].BatchSize = aws.Int32(100) },
