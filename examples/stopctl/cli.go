@@ -45,6 +45,7 @@ func commands() []command {
 		{"ack", "--token T (--success [--output NAME=VALUE]... | --failure --reason TEXT)", "answer a callback step", runAck},
 		{"consume", "--queue URL [--on-executing CMD] [--on-stopping CMD] [flags]", "answer callback steps from their SQS queue", runConsume},
 		{"emulator", "[--addr HOST:PORT] [timing and fault flags]", "serve a local SageMaker Pipelines + SQS emulator", runEmulator},
+		{"lambda", "check --function NAME [--message-time D] [--concurrency N]", "check a callback function's SQS event source mapping and queue", runLambda},
 		{"demo", "", "stop an execution held by a callback and a Lambda step, live, against an in-process emulator", runDemo},
 	}
 }
