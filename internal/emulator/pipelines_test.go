@@ -47,7 +47,7 @@ func TestUpdatePipelineKeepsRunningExecutionsOnTheirDefinition(t *testing.T) {
 	waitExecution(t, e, *second.PipelineExecutionArn, StatusSucceeded)
 	p, err := sm.DescribePipeline(ctx, &sagemaker.DescribePipelineInput{PipelineName: aws.String("upsert")})
 	if err != nil || aws.ToString(p.PipelineDefinition) != v2 || aws.ToString(p.PipelineDescription) != "second" ||
-		p.ParallelismConfiguration == nil || aws.ToInt32(p.ParallelismConfiguration.MaxParallelExecutionSteps) != 3 || !p.LastModifiedTime.After(*p.CreationTime) {
+		p.ParallelismConfiguration == nil || aws.ToInt32(p.ParallelismConfiguration.MaxParallelExecutionSteps) != 3 || p.LastModifiedTime.Before(*p.CreationTime) {
 		t.Fatalf("DescribePipeline after update: %+v, %v", p, err)
 	}
 
