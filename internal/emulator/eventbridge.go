@@ -111,7 +111,7 @@ func ruleNotFound(name string) *apiError {
 
 type ruleInput struct {
 	Name, EventPattern, ScheduleExpression, State, Description, RoleArn, EventBusName string
-	Tags                                                                             []struct{ Key, Value string }
+	Tags                                                                              []struct{ Key, Value string }
 }
 
 func (e *Emulator) putRule(_ *http.Request, body []byte) (any, *apiError) {

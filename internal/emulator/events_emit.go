@@ -183,16 +183,16 @@ type executionDetail struct {
 }
 
 type stepDetail struct {
-	PipelineArn          string        `json:"pipelineArn"`
-	PipelineExecutionArn string        `json:"pipelineExecutionArn"`
-	StepName             string        `json:"stepName"`
-	StepType             string        `json:"stepType"`
-	CurrentStepStatus    string        `json:"currentStepStatus"`
-	PreviousStepStatus   string        `json:"previousStepStatus,omitempty"`
-	StepStartTime        string        `json:"stepStartTime"`
-	StepEndTime          string        `json:"stepEndTime,omitempty"`
-	Metadata             *stepMetadata `json:"metadata,omitempty"`
-	FailureReason        string        `json:"failureReason,omitempty"`
+	PipelineArn          string `json:"pipelineArn"`
+	PipelineExecutionArn string `json:"pipelineExecutionArn"`
+	StepName             string `json:"stepName"`
+	StepType             string `json:"stepType"`
+	CurrentStepStatus    string `json:"currentStepStatus"`
+	PreviousStepStatus   string `json:"previousStepStatus,omitempty"`
+	StepStartTime        string `json:"stepStartTime"`
+	StepEndTime          string `json:"stepEndTime,omitempty"`
+	Metadata             any    `json:"metadata,omitempty"`
+	FailureReason        string `json:"failureReason,omitempty"`
 }
 
 func terminal(status string) bool {
@@ -234,11 +234,16 @@ func (e *Emulator) emitStepEvent(s *stepRun, prev string) {
 		return
 	}
 	desc := s.describe()
-	if desc.Metadata != nil && desc.Metadata.Callback != nil {
-		// The token answers the step: it stays off the bus (see doc.go).
-		cb := *desc.Metadata.Callback
-		cb.CallbackToken = ""
-		desc.Metadata = &stepMetadata{Callback: &cb}
+	var metadata any
+	if desc.Metadata != nil {
+		metadata = desc.Metadata
+		if cb := desc.Metadata.Callback; cb != nil {
+			// The token answers the step: it stays off the bus (see doc.go).
+			metadata = map[string]any{"Callback": struct {
+				SqsQueueUrl      string
+				OutputParameters []outputParameter `json:",omitempty"`
+			}{cb.SqsQueueUrl, cb.OutputParameters}}
+		}
 	}
 	d := stepDetail{
 		PipelineArn:          s.ex.pipeline.arn,
@@ -248,7 +253,7 @@ func (e *Emulator) emitStepEvent(s *stepRun, prev string) {
 		CurrentStepStatus:    s.status,
 		PreviousStepStatus:   prev,
 		StepStartTime:        fmtDetailTime(s.start),
-		Metadata:             desc.Metadata,
+		Metadata:             metadata,
 	}
 	if !s.running() {
 		d.StepEndTime = fmtDetailTime(s.end)
