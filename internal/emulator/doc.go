@@ -1,7 +1,7 @@
 // Package emulator is a local Amazon SageMaker Pipelines, Amazon SQS and
-// Amazon EventBridge emulator that speaks the real AWS wire protocols, so that the real
-// aws-sdk-go-v2 clients (and tools such as the AWS CLI with --endpoint-url)
-// are exercised end to end without an AWS account.
+// Amazon EventBridge emulator that speaks the real AWS wire protocols, so
+// that the real aws-sdk-go-v2 clients (and tools such as the AWS CLI with
+// --endpoint-url) are exercised end to end without an AWS account.
 //
 // # Server
 //
