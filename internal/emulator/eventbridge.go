@@ -130,7 +130,7 @@ func (e *Emulator) putRule(_ *http.Request, body []byte) (any, *apiError) {
 	}
 	pat, err := parseEventPattern(in.EventPattern)
 	if err != nil {
-		return nil, eventsError("InvalidEventPatternException", "%s", err.Error())
+		return nil, err
 	}
 	switch in.State {
 	case "":

@@ -260,7 +260,7 @@ func TestEventsAtEveryTransition(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("transitions:\n got %q\nwant %q", got, want)
 	}
-	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	pipelineARN := "arn:aws:sagemaker:us-east-1:123456789012:pipeline/events-stop"
 	for _, ev := range evs {
 		if ev.Version != "0" || !uuid.MatchString(ev.ID) || ev.Source != "aws.sagemaker" || ev.Account != "123456789012" ||

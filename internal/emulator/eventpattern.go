@@ -3,7 +3,6 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 )
 
@@ -36,45 +35,49 @@ type numericCond struct {
 	v  float64
 }
 
+// patternError is an InvalidEventPatternException.
+func patternError(format string, args ...any) *apiError {
+	return eventsError("InvalidEventPatternException", format, args...)
+}
+
 // maxPatternLength is EventPattern's length limit in the service model.
 const maxPatternLength = 4096
 
-// parseEventPattern checks and parses an EventPattern document. Errors are
-// InvalidEventPatternException messages.
-func parseEventPattern(src string) (*eventPattern, error) {
+// parseEventPattern checks and parses an EventPattern document.
+func parseEventPattern(src string) (*eventPattern, *apiError) {
 	if len(src) > maxPatternLength {
-		return nil, fmt.Errorf("Event pattern is longer than %d characters.", maxPatternLength)
+		return nil, patternError("Event pattern is longer than %d characters.", maxPatternLength)
 	}
 	dec := json.NewDecoder(strings.NewReader(src))
 	dec.UseNumber()
 	var root any
 	if err := dec.Decode(&root); err != nil {
-		return nil, fmt.Errorf("Event pattern is not valid JSON: %v", err)
+		return nil, patternError("Event pattern is not valid JSON: %v", err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("Event pattern is not valid JSON: trailing data")
+		return nil, patternError("Event pattern is not valid JSON: trailing data")
 	}
 	obj, ok := root.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("Event pattern must be a JSON object.")
+		return nil, patternError("Event pattern must be a JSON object.")
 	}
 	if len(obj) == 0 {
-		return nil, fmt.Errorf("Event pattern must not be empty.")
+		return nil, patternError("Event pattern must not be empty.")
 	}
 	return parsePatternObject(obj, "")
 }
 
-func parsePatternObject(obj map[string]any, path string) (*eventPattern, error) {
+func parsePatternObject(obj map[string]any, path string) (*eventPattern, *apiError) {
 	p := &eventPattern{fields: map[string]*patternNode{}}
 	for k, v := range obj {
 		at := strings.TrimPrefix(path+"."+k, ".")
 		if strings.HasPrefix(k, "$") {
-			return nil, fmt.Errorf("%s: the %s operator is not supported by this emulator.", at, k)
+			return nil, patternError("%s: the %s operator is not supported by this emulator.", at, k)
 		}
 		switch v := v.(type) {
 		case map[string]any:
 			if len(v) == 0 {
-				return nil, fmt.Errorf("%s: an empty object matches nothing.", at)
+				return nil, patternError("%s: an empty object matches nothing.", at)
 			}
 			sub, err := parsePatternObject(v, at)
 			if err != nil {
@@ -83,7 +86,7 @@ func parsePatternObject(obj map[string]any, path string) (*eventPattern, error) 
 			p.fields[k] = &patternNode{nested: sub}
 		case []any:
 			if len(v) == 0 {
-				return nil, fmt.Errorf("%s: Empty arrays are not allowed.", at)
+				return nil, patternError("%s: Empty arrays are not allowed.", at)
 			}
 			leaf := make([]patternValue, 0, len(v))
 			for _, el := range v {
@@ -95,45 +98,45 @@ func parsePatternObject(obj map[string]any, path string) (*eventPattern, error) 
 			}
 			p.fields[k] = &patternNode{leaf: leaf}
 		default:
-			return nil, fmt.Errorf("%s: Match value must be String, number, true, false, or null.", at)
+			return nil, patternError("%s: Match value must be String, number, true, false, or null.", at)
 		}
 	}
 	return p, nil
 }
 
-func parsePatternValue(el any, at string) (patternValue, error) {
+func parsePatternValue(el any, at string) (patternValue, *apiError) {
 	switch el := el.(type) {
 	case nil, bool, string:
 		return patternValue{kind: "exact", value: el}, nil
 	case json.Number:
 		f, err := el.Float64()
 		if err != nil {
-			return patternValue{}, fmt.Errorf("%s: number %s is out of range.", at, el)
+			return patternValue{}, patternError("%s: number %s is out of range.", at, el)
 		}
 		return patternValue{kind: "exact", value: f}, nil
 	case map[string]any:
 		if len(el) != 1 {
-			return patternValue{}, fmt.Errorf("%s: a matcher object must have exactly one key.", at)
+			return patternValue{}, patternError("%s: a matcher object must have exactly one key.", at)
 		}
 		for op, arg := range el {
 			return parseMatcher(op, arg, at)
 		}
 	}
-	return patternValue{}, fmt.Errorf("%s: Match value must be String, number, true, false, or null.", at)
+	return patternValue{}, patternError("%s: Match value must be String, number, true, false, or null.", at)
 }
 
-func parseMatcher(op string, arg any, at string) (patternValue, error) {
+func parseMatcher(op string, arg any, at string) (patternValue, *apiError) {
 	switch op {
 	case "prefix", "suffix", "equals-ignore-case":
 		s, ok := arg.(string)
 		if !ok {
-			return patternValue{}, fmt.Errorf("%s: %s match pattern must be a string.", at, op)
+			return patternValue{}, patternError("%s: %s match pattern must be a string.", at, op)
 		}
 		return patternValue{kind: op, value: s}, nil
 	case "exists":
 		b, ok := arg.(bool)
 		if !ok {
-			return patternValue{}, fmt.Errorf("%s: exists match pattern must be either true or false.", at)
+			return patternValue{}, patternError("%s: exists match pattern must be either true or false.", at)
 		}
 		return patternValue{kind: op, value: b}, nil
 	case "anything-but":
@@ -146,7 +149,7 @@ func parseMatcher(op string, arg any, at string) (patternValue, error) {
 			pv.but = []any{f}
 		case []any:
 			if len(a) == 0 {
-				return patternValue{}, fmt.Errorf("%s: Empty arrays are not allowed.", at)
+				return patternValue{}, patternError("%s: Empty arrays are not allowed.", at)
 			}
 			for _, x := range a {
 				switch x := x.(type) {
@@ -156,25 +159,25 @@ func parseMatcher(op string, arg any, at string) (patternValue, error) {
 					f, _ := x.Float64()
 					pv.but = append(pv.but, f)
 				default:
-					return patternValue{}, fmt.Errorf("%s: Inside anything but list, start|null|boolean is not supported.", at)
+					return patternValue{}, patternError("%s: Inside anything but list, start|null|boolean is not supported.", at)
 				}
 			}
 		case map[string]any:
 			pfx, ok := a["prefix"].(string)
 			if len(a) != 1 || !ok {
-				return patternValue{}, fmt.Errorf("%s: anything-but supports a value, a list of values or {\"prefix\": string} in this emulator.", at)
+				return patternValue{}, patternError("%s: anything-but supports a value, a list of values or {\"prefix\": string} in this emulator.", at)
 			}
 			pv.butPfx = pfx
 			pv.but = nil
 			pv.value = "prefix"
 		default:
-			return patternValue{}, fmt.Errorf("%s: Value of anything-but must be an array or single string/number value.", at)
+			return patternValue{}, patternError("%s: Value of anything-but must be an array or single string/number value.", at)
 		}
 		return pv, nil
 	case "numeric":
 		a, ok := arg.([]any)
 		if !ok || len(a) == 0 || len(a)%2 != 0 || len(a) > 4 {
-			return patternValue{}, fmt.Errorf("%s: numeric match pattern must be a list of one or two operator and number pairs.", at)
+			return patternValue{}, patternError("%s: numeric match pattern must be a list of one or two operator and number pairs.", at)
 		}
 		pv := patternValue{kind: op}
 		for i := 0; i < len(a); i += 2 {
@@ -183,20 +186,20 @@ func parseMatcher(op string, arg any, at string) (patternValue, error) {
 			switch o {
 			case "=", "<", "<=", ">", ">=":
 			default:
-				return patternValue{}, fmt.Errorf("%s: Unrecognized numeric range operator: %v", at, a[i])
+				return patternValue{}, patternError("%s: Unrecognized numeric range operator: %v", at, a[i])
 			}
 			if !isNum {
-				return patternValue{}, fmt.Errorf("%s: Value of %s must be numeric.", at, o)
+				return patternValue{}, patternError("%s: Value of %s must be numeric.", at, o)
 			}
 			f, err := n.Float64()
 			if err != nil {
-				return patternValue{}, fmt.Errorf("%s: number %s is out of range.", at, n)
+				return patternValue{}, patternError("%s: number %s is out of range.", at, n)
 			}
 			pv.ranges = append(pv.ranges, numericCond{o, f})
 		}
 		return pv, nil
 	}
-	return patternValue{}, fmt.Errorf("%s: Unrecognized match type %s (this emulator supports prefix, suffix, equals-ignore-case, anything-but, exists and numeric).", at, op)
+	return patternValue{}, patternError("%s: Unrecognized match type %s (this emulator supports prefix, suffix, equals-ignore-case, anything-but, exists and numeric).", at, op)
 }
 
 // matches reports whether event (a decoded JSON object, numbers as

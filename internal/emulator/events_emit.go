@@ -1,10 +1,11 @@
 package emulator
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
+	mathrand "math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -135,7 +136,7 @@ func (e *Emulator) EventStats() EventStats {
 type eventDelivery struct {
 	mu      sync.Mutex
 	faults  EventFaults
-	rng     *rand.Rand
+	rng     *mathrand.Rand
 	emitted []EmittedEvent
 	stats   EventStats
 	timers  map[*time.Timer]struct{}
@@ -143,7 +144,7 @@ type eventDelivery struct {
 }
 
 func newEventDelivery(f EventFaults, seed int64) *eventDelivery {
-	return &eventDelivery{faults: f, rng: rand.New(rand.NewPCG(uint64(seed), 0x5bd1e9955bd1e995)),
+	return &eventDelivery{faults: f, rng: mathrand.New(mathrand.NewPCG(uint64(seed), 0x5bd1e9955bd1e995)),
 		timers: map[*time.Timer]struct{}{}}
 }
 
@@ -269,7 +270,7 @@ func (e *Emulator) emitStepEvent(s *stepRun, prev string) {
 func (e *Emulator) emit(detailType string, ex *execution, step, prev, cur string, detail any) {
 	now := time.Now()
 	env := envelope{
-		Version: "0", ID: newRequestID(), DetailType: detailType, Source: EventSource,
+		Version: "0", ID: newEventID(), DetailType: detailType, Source: EventSource,
 		Account: e.cfg.AccountID, Time: now.UTC().Format(eventTime), Region: e.cfg.Region,
 		Resources: []string{ex.pipeline.arn, ex.arn}, Detail: detail,
 	}
@@ -292,7 +293,7 @@ func (e *Emulator) emit(detailType string, ex *execution, step, prev, cur string
 	}
 	bodies := []string{string(body)}
 	if f.DuplicateRate > 0 && d.rng.Float64() < f.DuplicateRate {
-		env.ID = newRequestID()
+		env.ID = newEventID()
 		dup, _ := json.Marshal(env)
 		bodies = append(bodies, string(dup))
 		d.stats.Duplicated++
@@ -406,4 +407,14 @@ func (e *Emulator) deliverToQueue(ruleARN, targetARN, body string) error {
 	}
 	q.send(b.now(), o)
 	return nil
+}
+
+// newEventID returns a random (version 4) UUID, as EventBridge's event ids
+// are.
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
