@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -535,5 +536,84 @@ func TestPolicyAllowsEvents(t *testing.T) {
 		if got := policyAllowsEvents(tt.policy, q, rule) == nil; got != tt.allow {
 			t.Errorf("%s: allowed %v; want %v", tt.name, got, tt.allow)
 		}
+	}
+}
+
+// TestEventsOfARetry checks the events of a failed callback step and of
+// RetryPipelineExecution: the execution goes Failed -> Executing and the
+// rerun step has a first event of its own.
+func TestEventsOfARetry(t *testing.T) {
+	e := StartTest(t, Config{Timing: fastTiming})
+	sm := e.SageMakerClient()
+	ctx := testContext(t)
+	cbQueue, _ := e.CreateQueue("callbacks")
+	url := routeToQueue(t, e, "sm", "events", sageMakerPattern)
+	arn := createAndStart(t, sm, "events-retry", Definition(Step{Name: "CB", Type: StepTypeCallback, SqsQueueURL: cbQueue}))
+	waitStep(t, e, arn, "CB", StatusExecuting)
+	tok, _ := e.CallbackToken(arn, "CB")
+	if _, err := sm.SendPipelineExecutionStepFailure(ctx, &sagemaker.SendPipelineExecutionStepFailureInput{CallbackToken: &tok, FailureReason: aws.String("rejected")}); err != nil {
+		t.Fatal(err)
+	}
+	waitExecution(t, e, arn, StatusFailed)
+	if _, err := sm.RetryPipelineExecution(ctx, &sagemaker.RetryPipelineExecutionInput{PipelineExecutionArn: &arn, ClientRequestToken: aws.String(token('r'))}); err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, e, arn, "CB", StatusExecuting)
+	tok, _ = e.CallbackToken(arn, "CB")
+	if _, err := sm.SendPipelineExecutionStepSuccess(ctx, &sagemaker.SendPipelineExecutionStepSuccessInput{CallbackToken: &tok}); err != nil {
+		t.Fatal(err)
+	}
+	waitExecution(t, e, arn, StatusSucceeded)
+	evs := receiveEvents(t, e, url, endsWith(StatusSucceeded))
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.transition())
+		if ev.Detail["currentStepStatus"] == StatusFailed && ev.Detail["failureReason"] != "rejected" {
+			t.Errorf("failed step detail %v", ev.Detail)
+		}
+	}
+	want := []string{
+		"execution <nil>->Executing", "CB <nil>->Executing", "CB Executing->Failed", "execution Executing->Failed",
+		"execution Failed->Executing", "CB <nil>->Executing", "CB Executing->Succeeded", "execution Executing->Succeeded",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("transitions:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestEventBridgeWireErrors checks the error bodies EventBridge writes:
+// the bare shape name and a lowercase "message", also for an operation
+// the emulator does not serve, while SageMaker keeps "Message".
+func TestEventBridgeWireErrors(t *testing.T) {
+	e := StartTest(t, Config{})
+	post := func(target, body string) (int, map[string]string) {
+		req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, e.URL(), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", target)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out
+	}
+	if code, out := post("AWSEvents.DescribeRule", `{"Name":"nope"}`); code != 400 || out["__type"] != "ResourceNotFoundException" || out["message"] == "" || out["Message"] != "" {
+		t.Errorf("DescribeRule of an unknown rule: %d %v", code, out)
+	}
+	if code, out := post("AWSEvents.PutEvents", `{}`); code != 400 || out["__type"] != "UnknownOperationException" || out["message"] == "" {
+		t.Errorf("an unserved EventBridge operation: %d %v", code, out)
+	}
+	if code, out := post("SageMaker.DescribePipeline", `{"PipelineName":"nope"}`); code != 400 || out["Message"] == "" {
+		t.Errorf("SageMaker error: %d %v", code, out)
+	}
+	if n := e.Requests("DescribeRule"); n != 1 {
+		t.Errorf("Requests(DescribeRule) = %d; want 1", n)
 	}
 }
