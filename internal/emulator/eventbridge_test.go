@@ -617,3 +617,34 @@ func TestEventBridgeWireErrors(t *testing.T) {
 		t.Errorf("Requests(DescribeRule) = %d; want 1", n)
 	}
 }
+
+// TestCloseCancelsDelayedEvents checks that Close ends with events still
+// delayed: they are never delivered and Close does not wait for them.
+func TestCloseCancelsDelayedEvents(t *testing.T) {
+	e, err := Start(Config{Timing: Timing{StepDuration: -1}, EventFaults: EventFaults{Delay: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routeToQueue(t, e, "all", "all", `{"source":["aws.sagemaker"]}`)
+	if _, err := e.CreatePipeline("p", Definition(Step{Name: "A"})); err != nil {
+		t.Fatal(err)
+	}
+	arn, err := e.StartExecution("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExecution(t, e, arn, StatusSucceeded)
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Close waited for delayed events")
+	}
+	if st := e.EventStats(); st.Emitted != 4 || st.Delivered != 0 {
+		t.Errorf("stats %+v; want 4 emitted, none delivered", st)
+	}
+}

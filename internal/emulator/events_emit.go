@@ -141,6 +141,7 @@ type eventDelivery struct {
 	stats   EventStats
 	timers  map[*time.Timer]struct{}
 	closed  bool
+	pending sync.WaitGroup // delayed deliveries scheduled and not cancelled
 }
 
 func newEventDelivery(f EventFaults, seed int64) *eventDelivery {
@@ -148,15 +149,18 @@ func newEventDelivery(f EventFaults, seed int64) *eventDelivery {
 		timers: map[*time.Timer]struct{}{}}
 }
 
-// close cancels delayed deliveries.
+// close cancels delayed deliveries and waits for those under way.
 func (d *eventDelivery) close() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.closed = true
 	for t := range d.timers {
-		t.Stop()
+		if t.Stop() {
+			d.pending.Done()
+		}
 	}
 	clear(d.timers)
+	d.mu.Unlock()
+	d.pending.Wait()
 }
 
 // envelope is an EventBridge event.
@@ -312,7 +316,9 @@ func (e *Emulator) emit(detailType string, ex *execution, step, prev, cur string
 			continue
 		}
 		var t *time.Timer
+		d.pending.Add(1)
 		t = time.AfterFunc(delay, func() {
+			defer d.pending.Done()
 			d.mu.Lock()
 			_, live := d.timers[t]
 			delete(d.timers, t)
