@@ -47,6 +47,16 @@
 // with message attributes, RedrivePolicy and dead-letter queues. FIFO
 // queues are refused with UnsupportedOperation.
 //
+// EventBridge (AWS JSON 1.1, the default bus): PutRule, DescribeRule,
+// ListRules, DeleteRule, PutTargets, ListTargetsByRule and RemoveTargets,
+// with event patterns and the server's queues as targets (EventBridgeClient
+// builds the client). The server emits SageMaker's status-change events
+// (source EventSource, detail types DetailTypeExecutionStatus and
+// DetailTypeStepStatus) at every execution and step status change;
+// EventFaults delay (with a spread that reorders), duplicate and drop
+// them, and EventStats counts them. Config.RequireQueuePolicy makes
+// delivery need the queue policy AWS needs.
+//
 // It is as strict as SQS where leniency hides bugs: only a message's latest
 // receipt handle deletes it (an older one succeeds and deletes nothing,
 // counted as StaleDeletes), a visibility change needs the latest handle of

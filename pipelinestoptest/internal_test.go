@@ -19,6 +19,8 @@ func TestConstantsMatchTheImplementation(t *testing.T) {
 		{DefaultStepDuration, emulator.DefaultStepDuration}, {DefaultStopDelay, emulator.DefaultStopDelay},
 		{DefaultLambdaRunTime, emulator.DefaultLambdaRunTime}, {DefaultLambdaTimeout, emulator.DefaultLambdaTimeout},
 		{Forever, emulator.Forever},
+		{EventSource, emulator.EventSource}, {DetailTypeExecutionStatus, emulator.DetailTypeExecutionStatus},
+		{DetailTypeStepStatus, emulator.DetailTypeStepStatus},
 	} {
 		if c.public != c.internal {
 			t.Errorf("public constant %v differs from the implementation's %v", c.public, c.internal)

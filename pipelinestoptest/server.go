@@ -90,6 +90,13 @@ type Config struct {
 	Timing Timing
 	// Faults are injected from the start; change them with SetFaults.
 	Faults Faults
+	// EventFaults are injected into the delivery of status-change events
+	// from the start; change them with SetEventFaults.
+	EventFaults EventFaults
+	// RequireQueuePolicy makes the server deliver events to a queue only
+	// when its Policy lets events.amazonaws.com send from the rule, as AWS
+	// does. By default policies are not checked.
+	RequireQueuePolicy bool
 	// Seed seeds the fault injector's random choices.
 	Seed int64
 	// Logger receives debug logs of requests and state changes (callback
@@ -220,6 +227,9 @@ func Start(cfg Config) (*Server, error) {
 	if err := cfg.Faults.check(); err != nil {
 		return nil, err
 	}
+	if err := cfg.EventFaults.check(); err != nil {
+		return nil, err
+	}
 	e, err := emulator.Start(emulator.Config{
 		Addr:      cfg.Addr,
 		Region:    cfg.Region,
@@ -227,7 +237,10 @@ func Start(cfg Config) (*Server, error) {
 		Timing:    cfg.Timing.internal(),
 		Faults:    cfg.Faults.internal(),
 		Seed:      cfg.Seed,
-		Logger:    cfg.Logger,
+
+		EventFaults:        cfg.EventFaults.internal(),
+		RequireQueuePolicy: cfg.RequireQueuePolicy,
+		Logger:             cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pipelinestoptest: %w", err)

@@ -126,6 +126,10 @@ type emulatorFlags struct {
 	errorRate, dropRate, dropResponseRate fractionFlag
 	includeSQS                            bool
 	rateLimits                            map[string]emulator.RateLimit
+
+	eventDelay, eventDelaySpread      durationFlag
+	eventDuplicateRate, eventDropRate fractionFlag
+	requireQueuePolicy                bool
 }
 
 // register defines the flags on fs with the emulator's defaults.
@@ -159,6 +163,11 @@ func (f *emulatorFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.dropRate, "drop-rate", "`fraction` of connections closed before the operation runs")
 	fs.Var(&f.dropResponseRate, "drop-response-rate", "`fraction` of connections closed after the operation ran (the answer is lost)")
 	fs.BoolVar(&f.includeSQS, "include-sqs", false, "apply the error rate, latency, drops and the * rate limit to SQS operations too")
+	fs.Var(&f.eventDelay, "event-delay", "`duration` before each SageMaker event reaches the EventBridge bus")
+	fs.Var(&f.eventDelaySpread, "event-delay-spread", "random extra event delay, up to this `duration` (reorders events)")
+	fs.Var(&f.eventDuplicateRate, "event-duplicate-rate", "`fraction` of SageMaker events sent twice")
+	fs.Var(&f.eventDropRate, "event-drop-rate", "`fraction` of SageMaker events never sent")
+	fs.BoolVar(&f.requireQueuePolicy, "require-queue-policy", false, "deliver events to a queue only when its policy lets events.amazonaws.com send from the rule")
 	fs.Int64Var(&f.seed, "seed", 0, "seed of the fault injector's random choices")
 	fs.StringVar(&f.callbackEndpoint, "callback-queue-endpoint", "", "send callback step messages to this SQS endpoint (for example a moto_server) instead of the emulator's queues")
 	fs.BoolVar(&f.verbose, "verbose", false, "log every request and state change on standard error")
@@ -210,6 +219,9 @@ func (f *emulatorFlags) config(region string) emulator.Config {
 		},
 		Seed:                  f.seed,
 		CallbackQueueEndpoint: f.callbackEndpoint,
+		EventFaults: emulator.EventFaults{Delay: f.eventDelay.d, DelaySpread: f.eventDelaySpread.d,
+			DuplicateRate: float64(f.eventDuplicateRate), DropRate: float64(f.eventDropRate)},
+		RequireQueuePolicy: f.requireQueuePolicy,
 	}
 	if len(f.rateLimits) > 0 {
 		cfg.Faults.RateLimits = f.rateLimits
@@ -271,7 +283,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg emulator.Config) {
 	w := e.stdout
 	u := emu.URL()
-	fmt.Fprintf(w, "SageMaker Pipelines + SQS emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
+	fmt.Fprintf(w, "SageMaker Pipelines + SQS + EventBridge emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
 	// AWS_REGION for the SDKs; AWS_DEFAULT_REGION for the AWS CLI v1 and boto3, which ignore AWS_REGION.
 	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", emu.Region(), emu.Region())
@@ -282,6 +294,12 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 		f.stepDuration.String(), f.stopDelay.String(), f.lambdaRunTime.String(), f.lambdaTimeout.String(), f.conflictWindow.String())
 	if faults := describeFaults(cfg.Faults); faults != "" {
 		fmt.Fprintf(w, "Faults: %s (seed %d)\n", faults, cfg.Seed)
+	}
+	if faults := describeEventFaults(cfg.EventFaults); faults != "" {
+		fmt.Fprintf(w, "Event faults: %s (seed %d)\n", faults, cfg.Seed)
+	}
+	if cfg.RequireQueuePolicy {
+		fmt.Fprintln(w, "Events reach a queue only when its policy allows events.amazonaws.com")
 	}
 	if cfg.CallbackQueueEndpoint != "" {
 		fmt.Fprintf(w, "Callback messages go to %s\n", cfg.CallbackQueueEndpoint)
@@ -310,6 +328,22 @@ func describeFaults(f emulator.Faults) string {
 	}
 	if len(parts) > 0 && f.IncludeSQS {
 		parts = append(parts, "SQS included")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeEventFaults lists the event faults in force, or "" when there
+// are none.
+func describeEventFaults(f emulator.EventFaults) string {
+	var parts []string
+	if f.Delay > 0 || f.DelaySpread > 0 {
+		parts = append(parts, fmt.Sprintf("delay %s + up to %s", f.Delay, f.DelaySpread))
+	}
+	if f.DuplicateRate > 0 {
+		parts = append(parts, fmt.Sprintf("%g%% duplicated", 100*f.DuplicateRate))
+	}
+	if f.DropRate > 0 {
+		parts = append(parts, fmt.Sprintf("%g%% dropped", 100*f.DropRate))
 	}
 	return strings.Join(parts, ", ")
 }

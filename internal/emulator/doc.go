@@ -1,13 +1,14 @@
-// Package emulator is a local Amazon SageMaker Pipelines and Amazon SQS
-// emulator that speaks the real AWS wire protocols, so that the real
-// aws-sdk-go-v2 clients (and tools such as the AWS CLI with --endpoint-url)
-// are exercised end to end without an AWS account.
+// Package emulator is a local Amazon SageMaker Pipelines, Amazon SQS and
+// Amazon EventBridge emulator that speaks the real AWS wire protocols, so
+// that the real aws-sdk-go-v2 clients (and tools such as the AWS CLI with
+// --endpoint-url) are exercised end to end without an AWS account.
 //
 // # Server
 //
 // One HTTP/1.1 server on a loopback address serves SageMaker (AWS JSON 1.1,
-// X-Amz-Target: SageMaker.<Operation>) and SQS (AWS JSON 1.0,
-// X-Amz-Target: AmazonSQS.<Operation>). Every answer carries an
+// X-Amz-Target: SageMaker.<Operation>), SQS (AWS JSON 1.0,
+// X-Amz-Target: AmazonSQS.<Operation>) and EventBridge (AWS JSON 1.1,
+// X-Amz-Target: AWSEvents.<Operation>, see EventBridge below). Every answer carries an
 // x-amzn-RequestId header. Signatures and credentials are accepted
 // unchecked. Timestamps are written as epoch seconds (JSON numbers with
 // millisecond precision). Errors are written as the services write them:
@@ -372,6 +373,107 @@
 // CallbackMessages (every callback step message sent, in order) and the
 // Requests key StaleDeletes (deletes that succeeded without effect).
 // Operations lists the operation names they and Faults.RateLimits take.
+//
+// # EventBridge
+//
+// EventBridge operations (AWS JSON 1.1, X-Amz-Target: AWSEvents.<Operation>)
+// on the default bus only: PutRule, DescribeRule, ListRules, DeleteRule,
+// PutTargets, ListTargetsByRule and RemoveTargets. Another EventBusName
+// (by name or ARN) is ResourceNotFoundException "Event bus <name> does not
+// exist."; an unknown rule is ResourceNotFoundException "Rule <name> does
+// not exist on EventBus default."; errors carry {"__type", "message"}.
+// Rule ARNs are arn:aws:events:<region>:<account>:rule/<name>. Names and
+// target Ids are checked against [\.\-_A-Za-z0-9]{1,64}, a rule holds at
+// most 5 targets and a PutTargets call 1 to 10 (LimitExceededException,
+// ValidationException), a bus at most 300 rules. ListRules (NamePrefix)
+// and ListTargetsByRule page in name and Id order with Limit 1 to 100 and
+// an opaque NextToken.
+//
+// Event patterns: exact values (strings, numbers compared as numbers,
+// booleans, null) in lists, nested objects for nested fields (detail's
+// included), an array field matching when any element does, and the
+// matchers prefix, suffix, equals-ignore-case, anything-but (a value, a
+// list, or {"prefix": ...}), exists and numeric. Anything else (wildcard,
+// cidr, $or) is InvalidEventPatternException, as are a pattern that is not
+// a JSON object, an empty object or list, and a leaf that is not a list.
+// anything-but and values never match an absent field; exists false does.
+//
+// Targets: the emulator's own SQS queues, by queue ARN. An event goes to
+// every target of every ENABLED rule whose pattern matches it, as a
+// SendMessage would put it (the queue's DelaySeconds applies): the event
+// JSON, or the target's Input, or the part its InputPath ($ or
+// $.field.field...) selects. RoleArn, SqsParameters, DeadLetterConfig and
+// RetryPolicy are stored and echoed, not used.
+//
+// # SageMaker events
+//
+// Every execution and step status change emits one event on the default
+// bus (the emulator's only two places that change a status, setExecution
+// and setStep, emit it), with the envelope version "0", id (a random
+// UUID), detail-type, source "aws.sagemaker", account, time (RFC 3339 UTC,
+// whole seconds), region and resources [pipeline ARN, execution ARN].
+// detail-type is exactly "SageMaker Model Building Pipeline Execution
+// Status Change" (detail: pipelineArn, pipelineExecutionArn,
+// pipelineExecutionDisplayName, currentPipelineExecutionStatus,
+// previousPipelineExecutionStatus, executionStartTime, executionEndTime
+// once Stopped, Failed or Succeeded, pipelineExecutionDescription when
+// set) or "SageMaker Model Building Pipeline Execution Step Status Change"
+// (detail: pipelineArn, pipelineExecutionArn, stepName, stepType,
+// currentStepStatus, previousStepStatus, stepStartTime, stepEndTime once
+// ended, metadata, failureReason when Failed). EmittedEvents and
+// EventStats let tests see what was emitted and delivered.
+//
+// # Choices where AWS documents nothing (EventBridge and events)
+//
+//   - The first event of an execution (Executing) and of each step run
+//     (Executing) has no previous status member: there was none.
+//     RetryPipelineExecution emits Failed -> Executing for the execution and
+//     a first event for each rerun step.
+//   - Detail timestamps are ISO 8601 UTC with milliseconds
+//     (2006-01-02T15:04:05.000Z); stepType is the definition's step Type
+//     (Callback, Lambda, Condition, Fail, Training ...). cacheHitResult is
+//     never sent (the emulator has no step caching).
+//   - metadata is ListPipelineExecutionSteps' Metadata for the step at the
+//     time of the change (Condition's Outcome once Succeeded, Lambda's Arn
+//     and outputs, Fail's ErrorMessage), except that a callback step's
+//     metadata carries SqsQueueUrl and OutputParameters but never the
+//     CallbackToken: a token answers the step, and events go to queues
+//     that more readers may share.
+//   - Events are put on the bus synchronously with the change, in order,
+//     unless EventFaults delay them; a delivery that fails (no such queue,
+//     a target that is not one of the emulator's queues, a message SQS
+//     refuses) is lost, counted in EventStats.Undeliverable and logged at
+//     Debug level: no retries, no dead-letter queue.
+//   - Queue policies are not checked unless Config.RequireQueuePolicy is
+//     set. Then a queue receives events only when its Policy has a
+//     statement allowing the principal events.amazonaws.com (or "*") the
+//     action sqs:SendMessage (or sqs:*, *) on the queue's ARN (or a
+//     wildcard matching it), whose conditions, if any, are ArnEquals,
+//     ArnLike, StringEquals or StringLike on aws:SourceArn matching the
+//     rule's ARN, and no Deny statement matches; any other condition key is
+//     taken as not met.
+//   - PutRule of an existing rule replaces its pattern, state, description
+//     and role (what is not given is cleared) and keeps its targets;
+//     ScheduleExpression is refused (ValidationException) as not
+//     supported, and so are InputTransformer and InputPaths other than $
+//     and $.a.b...; Tags are accepted and ignored. DeleteRule of an unknown
+//     rule succeeds; DeleteRule of a rule with targets is a
+//     ValidationException ("Rule can't be deleted since it has targets.")
+//     whatever Force says; RemoveTargets of an unknown Id succeeds.
+//   - EventBridge operations count in Requests and take faults like SQS
+//     operations: only with Faults.IncludeSQS, or a rate limit naming them.
+//
+// # Event faults
+//
+// EventFaults (Config.EventFaults, SetEventFaults) act on each emitted
+// event before it reaches the bus: DropRate loses it, DuplicateRate sends
+// a second copy with its own id (SageMaker "may send multiple events for
+// each state change"; a consumer that de-duplicates by id alone is
+// caught), and each copy waits Delay plus a uniform random extra of up to
+// DelaySpread, so that events reorder. The random choices come from a
+// generator seeded with Config.Seed, separate from the API faults', drawn
+// in emission order: the same scenario loses and repeats the same events
+// on every run. Delayed events are cancelled by Close.
 //
 // # Callback messages to another SQS
 //

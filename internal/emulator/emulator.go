@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -49,6 +50,15 @@ type Config struct {
 	// Seed seeds the fault injector so that a sequential client sees the same
 	// faults on every run.
 	Seed int64
+
+	// EventFaults are the faults injected into the delivery of status-change
+	// events from the start; change them with SetEventFaults.
+	EventFaults EventFaults
+
+	// RequireQueuePolicy makes EventBridge deliver to a queue only when its
+	// Policy lets events.amazonaws.com send from the rule, as AWS does. By
+	// default policies are not checked.
+	RequireQueuePolicy bool
 
 	// CallbackQueueEndpoint, when set, is the endpoint of an external SQS
 	// service (for example moto_server) that receives callback step messages
@@ -94,6 +104,8 @@ type Emulator struct {
 	queues   *sqsBackend
 	outbox   *outbox
 	sent     sentLog
+	bus      *eventBus
+	events   *eventDelivery
 
 	mu    sync.Mutex
 	state *pipelineState
@@ -114,6 +126,9 @@ func Start(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: account ID %q is not 12 digits", cfg.AccountID)
 	}
 	cfg.Timing = cfg.Timing.withDefaults()
+	if err := cfg.EventFaults.check(); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,6 +145,8 @@ func Start(cfg Config) (*Emulator, error) {
 		done:     make(chan struct{}),
 		faults:   newFaultInjector(cfg.Faults, cfg.Seed),
 		counters: newCounters(),
+		bus:      newEventBus(),
+		events:   newEventDelivery(cfg.EventFaults, cfg.Seed),
 	}
 	e.queues = newSQSBackend(e.url, cfg.Region, cfg.AccountID, e.done)
 	e.state = newPipelineState()
@@ -191,6 +208,7 @@ func (e *Emulator) Close() error {
 		e.mu.Lock()
 		e.state.stopTimers()
 		e.mu.Unlock()
+		e.events.close()
 		if e.outbox != nil {
 			e.outbox.close()
 		}
@@ -222,6 +240,12 @@ func (e *Emulator) SageMakerClient(optFns ...func(*sagemaker.Options)) *sagemake
 // functions are applied after the emulator's settings.
 func (e *Emulator) SQSClient(optFns ...func(*sqs.Options)) *sqs.Client {
 	return sqs.NewFromConfig(e.AWSConfig(), optFns...)
+}
+
+// EventBridgeClient returns an EventBridge client pointed at the emulator.
+// The option functions are applied after the emulator's settings.
+func (e *Emulator) EventBridgeClient(optFns ...func(*eventbridge.Options)) *eventbridge.Client {
+	return eventbridge.NewFromConfig(e.AWSConfig(), optFns...)
 }
 
 // QueueURL returns the URL of the emulator's queue with the given name,

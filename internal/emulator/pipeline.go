@@ -172,6 +172,7 @@ func (e *Emulator) touch(ex *execution) {
 }
 
 func (e *Emulator) setStep(s *stepRun, status string) {
+	prev := s.status
 	s.status = status
 	if !s.running() {
 		s.end = time.Now()
@@ -179,15 +180,18 @@ func (e *Emulator) setStep(s *stepRun, status string) {
 	}
 	e.log.Debug("step status", "execution", s.ex.arn, "step", s.def.Name, "status", status)
 	e.touch(s.ex)
+	e.emitStepEvent(s, prev) // every step status change passes here
 }
 
 func (e *Emulator) setExecution(ex *execution, status, reason string) {
+	prev := ex.status
 	ex.status = status
 	if reason != "" {
 		ex.failureReason = reason
 	}
 	e.log.Debug("execution status", "execution", ex.arn, "status", status, "reason", reason)
 	e.touch(ex)
+	e.emitExecutionEvent(ex, prev) // every execution status change passes here
 }
 
 // advance starts every step that is ready (its dependencies Succeeded and,

@@ -14,17 +14,20 @@ import (
 const (
 	sageMakerPrefix = "SageMaker."
 	sqsPrefix       = "AmazonSQS."
+	// eventsPrefix ("AWSEvents.") is in eventbridge.go.
 )
 
 // maxRequestBody bounds a request body: a SendMessageBatch of ten 1 MiB
 // messages, JSON-escaped, fits.
 const maxRequestBody = 16 << 20
 
-// Operations lists the operations the emulator serves, SageMaker's then
-// SQS's, each sorted by name: the names Faults.RateLimits and Requests take.
+// Operations lists the operations the emulator serves, SageMaker's, SQS's
+// then EventBridge's, each sorted by name: the names Faults.RateLimits and
+// Requests take.
 func Operations() []string {
 	var e Emulator // only the operation tables are read
-	return append(sortedKeys(e.sageMakerService().ops), sortedKeys(e.sqsService().ops)...)
+	ops := append(sortedKeys(e.sageMakerService().ops), sortedKeys(e.sqsService().ops)...)
+	return append(ops, sortedKeys(e.eventsService().ops)...)
 }
 
 // apiError is an error answer in the AWS JSON protocols.
@@ -73,24 +76,25 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		svc, op = e.sageMakerService(), strings.TrimPrefix(target, sageMakerPrefix)
 	case strings.HasPrefix(target, sqsPrefix):
 		svc, op = e.sqsService(), strings.TrimPrefix(target, sqsPrefix)
+	case strings.HasPrefix(target, eventsPrefix):
+		svc, op = e.eventsService(), strings.TrimPrefix(target, eventsPrefix)
 	default:
 		e.counters.request("Unknown")
 		e.log.Warn("unsupported request: unknown X-Amz-Target", "target", target, "method", r.Method, "path", r.URL.Path)
-		writeJSONError(w, "application/x-amz-json-1.1", false, errorf(http.StatusBadRequest, "UnknownOperationException",
-			"unknown X-Amz-Target %q: this emulator serves SageMaker.<Operation> (AWS JSON 1.1) and AmazonSQS.<Operation> (AWS JSON 1.0)", target))
+		writeJSONError(w, "application/x-amz-json-1.1", "sagemaker", errorf(http.StatusBadRequest, "UnknownOperationException",
+			"unknown X-Amz-Target %q: this emulator serves SageMaker.<Operation> and AWSEvents.<Operation> (AWS JSON 1.1) and AmazonSQS.<Operation> (AWS JSON 1.0)", target))
 		return
 	}
 	e.counters.request(op)
-	isSQS := svc.name == "sqs"
 	h, ok := svc.ops[op]
 	if !ok {
 		e.log.Warn("unsupported operation", "service", svc.name, "op", op)
-		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusBadRequest, "UnknownOperationException",
+		writeJSONError(w, svc.contentType, svc.name, errorf(http.StatusBadRequest, "UnknownOperationException",
 			"operation %s is not supported by the emulator", target))
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusMethodNotAllowed, "InvalidAction", "use POST"))
+		writeJSONError(w, svc.contentType, svc.name, errorf(http.StatusMethodNotAllowed, "InvalidAction", "use POST"))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
@@ -99,16 +103,16 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// A body that cannot be read (a malformed chunked encoding, a
 		// connection cut short) must not look like a success.
 		e.log.Debug("request body unreadable", "op", op, "err", err, "request_id", reqID)
-		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusBadRequest, "SerializationException", "cannot read request body: %v", err))
+		writeJSONError(w, svc.contentType, svc.name, errorf(http.StatusBadRequest, "SerializationException", "cannot read request body: %v", err))
 		return
 	case len(body) > maxRequestBody:
 		e.log.Debug("request body too large", "op", op, "request_id", reqID)
-		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		writeJSONError(w, svc.contentType, svc.name, errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"request body is larger than %d bytes", maxRequestBody))
 		return
 	}
 
-	f := e.faults.decide(op, isSQS)
+	f := e.faults.decide(op, svc.name != "sagemaker") // EventBridge's faults are SQS's
 	if f.latency > 0 {
 		t := time.NewTimer(f.latency)
 		select {
@@ -127,7 +131,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case f.err != nil:
 		e.log.Debug("fault: injected error", "op", op, "code", f.err.code)
-		writeJSONError(w, svc.contentType, isSQS, f.err)
+		writeJSONError(w, svc.contentType, svc.name, f.err)
 		return
 	}
 
@@ -139,13 +143,13 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if aerr != nil {
 		e.log.Debug("request failed", "op", op, "code", aerr.code, "message", redactCallbackToken(body, aerr.message), "request_id", reqID)
-		writeJSONError(w, svc.contentType, isSQS, aerr)
+		writeJSONError(w, svc.contentType, svc.name, aerr)
 		return
 	}
 	e.log.Debug("request served", "op", op, "request_id", reqID)
 	buf, err := json.Marshal(out)
 	if err != nil {
-		writeJSONError(w, svc.contentType, isSQS, errorf(http.StatusInternalServerError, "InternalFailure", "encode response: %v", err))
+		writeJSONError(w, svc.contentType, svc.name, errorf(http.StatusInternalServerError, "InternalFailure", "encode response: %v", err))
 		return
 	}
 	w.Header().Set("Content-Type", svc.contentType)
@@ -153,13 +157,15 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf)
 }
 
-// writeJSONError writes err the way the AWS JSON protocols do. SQS errors
-// carry the namespaced type, a lowercase "message" and the awsQuery
-// compatible x-amzn-query-error header; SageMaker errors carry the bare
-// shape name and "Message", as the SDK's error shapes name their member.
-func writeJSONError(w http.ResponseWriter, contentType string, isSQS bool, err *apiError) {
+// writeJSONError writes err the way the AWS JSON protocols do for the
+// service named svcName. SQS errors carry the namespaced type, a lowercase
+// "message" and the awsQuery compatible x-amzn-query-error header;
+// SageMaker errors carry the bare shape name and "Message", EventBridge
+// errors the bare shape name and "message", as each model names the
+// member.
+func writeJSONError(w http.ResponseWriter, contentType, svcName string, err *apiError) {
 	body := map[string]string{}
-	if isSQS {
+	if svcName == "sqs" {
 		body["__type"] = "com.amazonaws.sqs#" + err.code
 		if err.message != "" {
 			body["message"] = err.message
@@ -173,6 +179,9 @@ func writeJSONError(w http.ResponseWriter, contentType string, isSQS bool, err *
 			fault = "Receiver"
 		}
 		w.Header().Set("X-Amzn-Query-Error", qc+";"+fault)
+	} else if svcName == "events" {
+		body["__type"] = err.code
+		body["message"] = err.message
 	} else {
 		body["__type"] = err.code
 		body["Message"] = err.message

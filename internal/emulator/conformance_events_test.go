@@ -1,0 +1,79 @@
+package emulator
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+)
+
+// TestConformanceEvents drives every EventBridge operation the emulator
+// serves through boto3, checks each raw answer against botocore's "events"
+// model and each error against its modelled exception class, and checks
+// the envelope of the SageMaker events a rule delivers to a queue while
+// this test stops an execution (testdata/conformance/events.py).
+func TestConformanceEvents(t *testing.T) {
+	py := requireBoto3(t)
+	e := StartTest(t, Config{Timing: fastTiming})
+	cbQueue, err := e.CreateQueue("conformance-callbacks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := e.SageMakerClient()
+	arn := createAndStart(t, sm, "conformance-events", Definition(Step{Name: "Approve", Type: StepTypeCallback, SqsQueueURL: cbQueue}))
+	waitStep(t, e, arn, "Approve", StatusExecuting)
+	ops := sortedKeys(e.eventsService().ops)
+	slices.Sort(ops)
+	marker := filepath.Join(t.TempDir(), "ready")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "testdata/conformance/events.py")
+	cmd.Env = append(os.Environ(), "PIPELINESTOP_ENDPOINT="+e.URL(), "PIPELINESTOP_EVENTS_OPERATIONS="+strings.Join(ops, ","),
+		"PIPELINESTOP_EXECUTION_ARN="+arn, "PIPELINESTOP_MARKER="+marker,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// Once the script's rule exists, stop the execution and answer its
+	// callback step, so that the rule delivers the changes.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for ready := false; !ready; {
+		select {
+		case err := <-exited:
+			t.Fatalf("events conformance ended before its rule was ready: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("events conformance: no rule after 2 minutes\n%s", out.String())
+		case <-tick.C:
+			_, statErr := os.Stat(marker)
+			ready = statErr == nil
+		}
+	}
+	if _, err := sm.StopPipelineExecution(ctx, &sagemaker.StopPipelineExecutionInput{PipelineExecutionArn: &arn, ClientRequestToken: aws.String(token('c'))}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.CallbackToken(arn, "Approve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.SendPipelineExecutionStepFailure(ctx, &sagemaker.SendPipelineExecutionStepFailureInput{CallbackToken: &tok, FailureReason: aws.String("stopped")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("events conformance: %v\n%s", err, out.String())
+	}
+	t.Logf("%s", out.String())
+}
