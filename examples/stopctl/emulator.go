@@ -272,7 +272,7 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 	u := emu.URL()
 	fmt.Fprintf(w, "SageMaker Pipelines + SQS emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
-	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s\n", emu.Region())
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%[1]s\n", emu.Region())
 	fmt.Fprintf(w, "  aws --endpoint-url %s sqs create-queue --queue-name approvals\n", u)
 	fmt.Fprintf(w, "  aws --endpoint-url %s sagemaker list-pipeline-executions --pipeline-name NAME\n", u)
 	fmt.Fprintf(w, "  stopctl --endpoint-url %s status EXECUTION_ARN\n\n", u)
