@@ -222,7 +222,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	var f emulatorFlags
 	f.register(fs)
-	rest, err := e.parse(fs, args, true)
+	rest, err := e.parse(fs, args, globalRegion|globalOutput)
 	if err != nil {
 		return err
 	}
