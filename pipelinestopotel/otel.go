@@ -26,15 +26,29 @@ const ScopeName = "github.com/pipelinestop/pipelinestop/pipelinestopotel"
 // Attribute keys of this package; the others are OpenTelemetry's semantic
 // conventions.
 const (
+	// ExecutionStatusKey is the execution's status: Stopped, Stopping, ...
 	ExecutionStatusKey = attribute.Key("pipelinestop.execution.status")
-	StopResultKey      = attribute.Key("pipelinestop.stop.result")
-	StopAcceptedKey    = attribute.Key("pipelinestop.stop.accepted")
-	StopAttemptsKey    = attribute.Key("pipelinestop.stop.attempts")
-	WaitPollsKey       = attribute.Key("pipelinestop.wait.polls")
-	AnswerResultKey    = attribute.Key("pipelinestop.answer.result")
-	MessageOutcomeKey  = attribute.Key("pipelinestop.message.outcome")
-	StepNameKey        = attribute.Key("pipelinestop.step.name")
-	StepTypeKey        = attribute.Key("pipelinestop.step.type")
+	// StopResultKey is a stop's result: accepted, already_stopping,
+	// not_running or error.
+	StopResultKey = attribute.Key("pipelinestop.stop.result")
+	// StopAcceptedKey says whether SageMaker accepted the stop request.
+	StopAcceptedKey = attribute.Key("pipelinestop.stop.accepted")
+	// StopAttemptsKey is the number of StopPipelineExecution attempts.
+	StopAttemptsKey = attribute.Key("pipelinestop.stop.attempts")
+	// WaitPollsKey is the number of status polls a wait made.
+	WaitPollsKey = attribute.Key("pipelinestop.wait.polls")
+	// AnswerResultKey is an answer's result: answered, already_answered,
+	// or the error.type of what ended it.
+	AnswerResultKey = attribute.Key("pipelinestop.answer.result")
+	// MessageOutcomeKey is what became of a callback message: answered,
+	// already_answered, pending, retry_later, malformed, panic or
+	// handler_canceled.
+	MessageOutcomeKey = attribute.Key("pipelinestop.message.outcome")
+	// StepNameKey is a blocking step's name.
+	StepNameKey = attribute.Key("pipelinestop.step.name")
+	// StepTypeKey is a blocking step's type: Callback, Lambda, ...
+	StepTypeKey = attribute.Key("pipelinestop.step.type")
+	// StepFunctionARNKey is a blocking Lambda step's function ARN.
 	StepFunctionARNKey = attribute.Key("pipelinestop.step.function_arn")
 )
 
