@@ -41,8 +41,11 @@ func definition(t *testing.T) string {
 	return string(b)
 }
 
+// testCtx bounds a test. The AWS CLI starts Python and loads the
+// SageMaker model for each command, which takes seconds on a loaded
+// machine: the bound is generous.
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
