@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -244,5 +245,16 @@ func TestErrorText(t *testing.T) {
 		if got := e.errorText(errors.New(tc.in)); got != tc.want {
 			t.Errorf("errorText(%q) = %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestConsumeLogTimesHaveZone: the consume log's times say their zone.
+func TestConsumeLogTimesHaveZone(t *testing.T) {
+	var buf bytes.Buffer
+	l := &consumeLog{w: &buf}
+	l.line("consuming")
+	zone := time.Now().Format("MST")
+	if got := buf.String(); !regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} \S+  consuming\n$`).MatchString(got) || !strings.Contains(got, " "+zone+" ") {
+		t.Fatalf("log line %q; want a time with its zone %s", got, zone)
 	}
 }

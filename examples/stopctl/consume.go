@@ -196,7 +196,7 @@ func quoteIfSpace(s string) string {
 func (l *consumeLog) line(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), oneLine(s))
+	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000 MST"), oneLine(s))
 }
 
 // event is the Acknowledger's and Consumer's OnEvent hook in text mode (in
