@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -42,8 +44,8 @@ func commands() []command {
 		{"stop", "[flags] ARN... | --pipeline NAME", "stop executions, retrying conflicts with one token each", runStop},
 		{"wait", "[flags] ARN", "wait for a terminal status, showing what blocks a stop", runWait},
 		{"status", "[flags] ARN", "show an execution, its steps and what blocks a stop", runStatus},
-		{"ack", "--token T (--success [--output NAME=VALUE]... | --failure --reason TEXT)", "answer a callback step", runAck},
-		{"consume", "--queue URL [--on-executing CMD] [--on-stopping CMD] [flags]", "answer callback steps from their SQS queue", runConsume},
+		{"ack", "(--token T | --execution ARN --step NAME) (--success [--param NAME=VALUE]... | --failure --reason TEXT)", "answer a callback step", runAck},
+		{"consume", "--queue URL|NAME [--on-executing CMD] [--on-stopping CMD] [flags]", "answer callback steps from their SQS queue", runConsume},
 		{"emulator", "[--addr HOST:PORT] [timing and fault flags]", "serve a local SageMaker Pipelines + SQS emulator", runEmulator},
 		{"lambda", "check --function NAME [--message-time D] [--concurrency N]", "check a callback function's SQS event source mapping and queue", runLambda},
 		{"demo", "", "stop an execution held by a callback and a Lambda step, live, against an in-process emulator", runDemo},
@@ -56,20 +58,41 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	g              globals
+	// timeout is the command's --timeout, for "timed out after 8s".
+	timeout time.Duration
 }
 
-// globals are the flags every command accepts.
+// globals are the global flags: given before the command, or among its
+// flags when the command takes them.
 type globals struct {
 	region, profile, endpoint, output string
 }
 
-// register adds the global flags to fs. The ack command has its own
-// --output (output parameters), so it leaves that one out.
-func (g *globals) register(fs *flag.FlagSet, withOutput bool) {
-	fs.StringVar(&g.region, "region", g.region, "AWS Region (default: from the environment or profile)")
-	fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
-	fs.StringVar(&g.endpoint, "endpoint-url", g.endpoint, "endpoint for SageMaker and SQS calls, for example the emulator's")
-	if withOutput {
+// globalSet says which global flags a command takes.
+type globalSet uint8
+
+const (
+	globalRegion globalSet = 1 << iota
+	globalProfile
+	globalEndpoint
+	globalOutput
+
+	// awsGlobals are the flags of the commands that call AWS.
+	awsGlobals = globalRegion | globalProfile | globalEndpoint | globalOutput
+)
+
+// register adds the global flags in set to fs.
+func (g *globals) register(fs *flag.FlagSet, set globalSet) {
+	if set&globalRegion != 0 {
+		fs.StringVar(&g.region, "region", g.region, "AWS Region (default: from the environment or profile, else the execution ARN's)")
+	}
+	if set&globalProfile != 0 {
+		fs.StringVar(&g.profile, "profile", g.profile, "shared config profile")
+	}
+	if set&globalEndpoint != 0 {
+		fs.StringVar(&g.endpoint, "endpoint-url", g.endpoint, "endpoint for SageMaker and SQS calls, for example the emulator's")
+	}
+	if set&globalOutput != 0 {
 		fs.StringVar(&g.output, "output", g.output, "output format: text or json")
 	}
 }
@@ -103,13 +126,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, g: globals{output: "text"}}
 	fs := flag.NewFlagSet("stopctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	e.g.register(fs, true)
+	e.g.register(fs, awsGlobals)
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			e.usage(stdout)
 			return exitOK
 		}
 		return e.fail(usagef("%v", err))
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionText())
+		return exitOK
 	}
 	if fs.NArg() == 0 {
 		e.usage(stderr)
@@ -158,6 +186,7 @@ func (e *env) checkGlobals() error {
 
 func (e *env) usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: stopctl [--region R] [--profile P] [--endpoint-url URL] [--output text|json] COMMAND ...")
+	fmt.Fprintln(w, "       stopctl --version")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
@@ -172,9 +201,7 @@ func (e *env) fail(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return code
 	}
-	// Errors from outside the library (loading the AWS configuration) are
-	// scrubbed of credentials too.
-	msg := pipelinestop.RedactCredentials(err.Error())
+	msg := e.errorText(err)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		msg += " (run '" + helpCommand(msg) + "' for help)"
@@ -184,6 +211,26 @@ func (e *env) fail(err error) int {
 	}
 	return code
 }
+
+// errorText is err's message on one line, in an operator's words: the
+// context's "context canceled" becomes "interrupted" and "context deadline
+// exceeded" "timed out after 8s" (the --timeout given).
+func (e *env) errorText(err error) string {
+	// Errors from outside the library (loading the AWS configuration) are
+	// scrubbed of credentials too.
+	msg := oneLine(pipelinestop.RedactCredentials(err.Error()))
+	timedOut := "timed out"
+	if e.timeout > 0 {
+		timedOut += " after " + e.timeout.String()
+	}
+	// A WaitError says "context deadline exceeded after 7.9s and 8 polls".
+	msg = waitedPattern.ReplaceAllString(msg, "$1 (waited $2, $3 polls)")
+	msg = strings.ReplaceAll(msg, context.DeadlineExceeded.Error(), timedOut)
+	return strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+}
+
+// waitedPattern matches the end of a WaitError's context error.
+var waitedPattern = regexp.MustCompile(`(context deadline exceeded|context canceled) after (\S+) and (\d+) polls`)
 
 // helpCommand is the help to point a usage error at: the command's when
 // the message names one ("stop: ..."), else stopctl's.
@@ -234,9 +281,9 @@ func oneLine(s string) string {
 // parse parses a subcommand's flags, which may come before, between or
 // after its arguments, and returns the arguments. Everything after "--" is
 // an argument.
-func (e *env) parse(fs *flag.FlagSet, args []string, withOutput bool) ([]string, error) {
+func (e *env) parse(fs *flag.FlagSet, args []string, set globalSet) ([]string, error) {
 	fs.SetOutput(io.Discard)
-	e.g.register(fs, withOutput)
+	e.g.register(fs, set)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -261,8 +308,9 @@ func (e *env) parse(fs *flag.FlagSet, args []string, withOutput bool) ([]string,
 }
 
 // awsConfig loads the AWS configuration the standard way, with the global
-// flags applied.
-func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {
+// flags applied. When no Region is configured, the Region of the execution
+// ARN arn (if any) is used: the ARN says where the execution is.
+func (e *env) awsConfig(ctx context.Context, arn string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if e.g.region != "" {
 		opts = append(opts, config.WithRegion(e.g.region))
@@ -274,6 +322,11 @@ func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	if cfg.Region == "" && arn != "" {
+		if a, err := pipelinestop.ParseExecutionARN(arn); err == nil {
+			cfg.Region = a.Region
+		}
+	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS Region: set --region, AWS_REGION or a profile's region")
 	}
@@ -282,7 +335,13 @@ func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {
 
 // sageMaker returns a SageMaker client configured by the global flags.
 func (e *env) sageMaker(ctx context.Context) (*sagemaker.Client, error) {
-	cfg, err := e.awsConfig(ctx)
+	return e.sageMakerFor(ctx, "")
+}
+
+// sageMakerFor returns a SageMaker client configured by the global flags,
+// in the Region of the execution ARN arn when no Region is configured.
+func (e *env) sageMakerFor(ctx context.Context, arn string) (*sagemaker.Client, error) {
+	cfg, err := e.awsConfig(ctx, arn)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +354,7 @@ func (e *env) sageMaker(ctx context.Context) (*sagemaker.Client, error) {
 
 // sqsClient returns an SQS client configured by the global flags.
 func (e *env) sqsClient(ctx context.Context) (*sqs.Client, error) {
-	cfg, err := e.awsConfig(ctx)
+	cfg, err := e.awsConfig(ctx, "")
 	if err != nil {
 		return nil, err
 	}

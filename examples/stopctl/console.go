@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -28,23 +29,63 @@ type console struct {
 	mu     sync.Mutex
 	w      io.Writer
 	live   bool
+	color  bool // ANSI styles: live and NO_COLOR unset
 	start  time.Time
 	status string
 	shown  bool // the status line is on screen
 	quit   chan struct{}
 	done   chan struct{}
+	// width returns the terminal's width in columns; asked at every
+	// redraw, so that a resized terminal is followed.
+	width func() int
 }
 
-// liveWidth bounds the status line so that it never wraps, which would
-// break rewriting it in place.
-const liveWidth = 100
+// defaultWidth is the width assumed when neither the terminal nor COLUMNS
+// tells it.
+const defaultWidth = 80
+
+// widthOf returns a function that tells the width of the terminal w is:
+// from the terminal itself, else from COLUMNS, else defaultWidth.
+func widthOf(w io.Writer) func() int {
+	return func() int {
+		if f, ok := w.(*os.File); ok {
+			if n := terminalColumns(f); n > 0 {
+				return n
+			}
+		}
+		if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+			return n
+		}
+		return defaultWidth
+	}
+}
+
+// fitLine cuts line so that it fills at most width-1 columns of a terminal
+// (writing in the last column makes some terminals wrap), ending a cut
+// line with "…". Every rune counts as one column: the status lines hold no
+// wide characters and no escape sequences.
+func fitLine(line string, width int) string {
+	limit := width - 1
+	if limit < 2 {
+		limit = 2
+	}
+	if utf8.RuneCountInString(line) <= limit {
+		return line
+	}
+	return string([]rune(line)[:limit-1]) + "…"
+}
+
+// noColor reports whether the NO_COLOR convention (no-color.org) asks for
+// output without colours: NO_COLOR set and not empty.
+func noColor() bool { return os.Getenv("NO_COLOR") != "" }
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // newConsole returns a console writing to w. live turns on the rewritten
 // status line; Close must then be called to stop its ticker.
 func newConsole(w io.Writer, live bool) *console {
-	c := &console{w: w, live: live, start: time.Now(), quit: make(chan struct{}), done: make(chan struct{})}
+	c := &console{w: w, live: live, color: live && !noColor(), start: time.Now(), quit: make(chan struct{}),
+		done: make(chan struct{}), width: widthOf(w)}
 	if !live {
 		close(c.done)
 		return c
@@ -102,10 +143,7 @@ func (c *console) draw(tick int) {
 	if c.status == "" {
 		return
 	}
-	line := fmt.Sprintf("%s %s  %s", spinner[tick%len(spinner)], c.status, c.elapsed())
-	if utf8.RuneCountInString(line) > liveWidth {
-		line = string([]rune(line)[:liveWidth-1]) + "…"
-	}
+	line := fitLine(fmt.Sprintf("%s %s  %s", spinner[tick%len(spinner)], c.status, c.elapsed()), c.width())
 	fmt.Fprint(c.w, "\r\033[K"+line)
 	c.shown = true
 }
@@ -133,9 +171,10 @@ func (c *console) Close() {
 	c.mu.Unlock()
 }
 
-// style wraps s in an ANSI style on a live console only.
+// style wraps s in an ANSI style on a live console only, unless NO_COLOR
+// is set.
 func (c *console) style(code, s string) string {
-	if !c.live {
+	if !c.color {
 		return s
 	}
 	return "\033[" + code + "m" + s + "\033[0m"

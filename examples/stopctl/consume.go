@@ -12,12 +12,20 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/pipelinestop/pipelinestop"
 )
+
+// queueNamePattern is SQS's pattern of a queue name (a FIFO queue's ends
+// in .fifo).
+var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,75}(\.fifo)?$|^[a-zA-Z0-9_-]{1,80}$`)
 
 // Limits of a hook command's output.
 const (
@@ -41,7 +49,7 @@ const (
 // --on-executing command and Stopping messages through --on-stopping.
 func runConsume(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	queue := fs.String("queue", "", "URL of the SQS queue the callback steps send their messages to (required)")
+	queue := fs.String("queue", "", "URL or name of the SQS queue the callback steps send their messages to (required; a name is resolved with GetQueueUrl)")
 	onExec := fs.String("on-executing", "", "shell command (sh -c) for each Executing message: the message as JSON on standard input; "+
 		"exit 0 and a JSON object of outputs (or nothing) on standard output answers success, any other exit answers failure "+
 		"with its standard error as the reason (default: leave the step pending for another system to answer)")
@@ -50,7 +58,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	concurrency := fs.Int("concurrency", pipelinestop.DefaultConsumerConcurrency, "most hook commands running at once")
 	visibility := fs.Duration("visibility-timeout", pipelinestop.DefaultVisibilityTimeout, "visibility timeout of received messages, extended while a hook runs (1s to 12h)")
 	drain := fs.Duration("drain-timeout", pipelinestop.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long running hooks may go on before they are ended (0: end them at once)")
-	rest, err := e.parse(fs, args, true)
+	rest, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
 	}
@@ -58,7 +66,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	case len(rest) > 0:
 		return usagef("consume: unexpected argument %q", rest[0])
 	case *queue == "":
-		return usagef("consume: --queue URL is required")
+		return usagef("consume: --queue URL|NAME is required")
 	case *concurrency < 1:
 		return usagef("consume: --concurrency must be at least 1")
 	case *visibility < time.Second || *visibility > 12*time.Hour:
@@ -66,8 +74,9 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	case *drain < 0:
 		return usagef("consume: --drain-timeout must not be negative")
 	}
-	if u, err := url.Parse(*queue); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("consume: --queue %q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", *queue)
+	byName := queueNamePattern.MatchString(*queue)
+	if u, err := url.Parse(*queue); !byName && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return usagef("consume: --queue %q is neither a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME) nor a queue name", *queue)
 	}
 	log := newConsumeLog(e)
 	var sh string
@@ -95,6 +104,13 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	sq, err := e.sqsClient(ctx)
 	if err != nil {
 		return err
+	}
+	if byName {
+		out, err := sq.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: queue})
+		if err != nil {
+			return fmt.Errorf("consume: find the URL of queue %s: %w", *queue, err)
+		}
+		*queue = aws.ToString(out.QueueUrl)
 	}
 	ack := pipelinestop.NewAcknowledger(sm, func(o *pipelinestop.Options) {
 		o.OnEvent = log.event
@@ -134,8 +150,8 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// consumeLog writes the consumer's log: plain lines on standard error, or
-// JSON records on standard output with --output json. Callback tokens
+// consumeLog writes the consumer's log on standard error: plain lines, or
+// JSON records with --output json. Callback tokens
 // appear redacted only.
 type consumeLog struct {
 	mu   sync.Mutex
@@ -145,7 +161,7 @@ type consumeLog struct {
 
 func newConsumeLog(e *env) *consumeLog {
 	if e.g.json() {
-		return &consumeLog{slog: slog.New(slog.NewJSONHandler(e.stdout, nil))}
+		return &consumeLog{slog: slog.New(slog.NewJSONHandler(e.stderr, nil))}
 	}
 	return &consumeLog{w: e.stderr, slog: slog.New(slog.DiscardHandler)}
 }
@@ -179,7 +195,7 @@ func quoteIfSpace(s string) string {
 func (l *consumeLog) line(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000"), oneLine(pipelinestop.RedactCredentials(s)))
+	fmt.Fprintf(l.w, "%s  %s\n", time.Now().Format("15:04:05.000 MST"), oneLine(pipelinestop.RedactCredentials(s)))
 }
 
 // event is the Acknowledger's and Consumer's OnEvent hook in text mode (in

@@ -196,8 +196,8 @@ func TestConsumeUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"consume"}, "--queue URL is required"},
-		{[]string{"consume", "--queue", "not a url"}, "is not a queue URL"},
+		{[]string{"consume"}, "--queue URL|NAME is required"},
+		{[]string{"consume", "--queue", "not a url"}, "is neither a queue URL"},
 		{[]string{"consume", "--queue", "http://127.0.0.1:1/123456789012/q", "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{[]string{"consume", "--queue", "http://127.0.0.1:1/123456789012/q", "--visibility-timeout", "100ms"}, "--visibility-timeout must be between"},
 		{[]string{"consume", "--queue", "http://127.0.0.1:1/123456789012/q", "--drain-timeout", "-1s"}, "--drain-timeout must not be negative"},

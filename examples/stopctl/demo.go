@@ -57,7 +57,7 @@ const (
 // emulator. It exits 0 only when the story ended as it should.
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	rest, err := e.parse(fs, args, true)
+	rest, err := e.parse(fs, args, globalOutput)
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,11 @@ func (d *demo) run(ctx context.Context) (*demoSummary, error) {
 	}
 	d.say("pipeline %s: %s (generic) → %s (callback, queue %s) ∥ %s (Lambda, %s run time)",
 		c.bold(demoPipeline), demoGeneric, demoCallback, demoQueue, demoLambda, demoLambdaRunTime)
+	c.Println(c.dim(fmt.Sprintf("        → runs after; ∥ runs at the same time (%s and %s both follow %s)", demoCallback, demoLambda, demoGeneric)))
+	c.Println(c.dim("        A callback step sends its queue a message and waits for an answer"))
+	c.Println(c.dim("        (SendPipelineExecutionStepSuccess or ...Failure): a stop waits for it too."))
+	c.Println(c.dim(fmt.Sprintf("        Conflict window: for %s after each step change, SageMaker answers", demoConflictWindow)))
+	c.Println(c.dim("        StopPipelineExecution with ConflictException; the stop retries it."))
 
 	// The consumer of the callback queue: it leaves the step pending (a
 	// reviewer would answer it) and cleans up when the stop's Stopping
@@ -510,11 +515,11 @@ func (d *demo) finish(emu *emulator.Emulator, arn, queueURL string, out *pipelin
 
 	slices.SortStableFunc(d.timeline, func(a, b timelineEntry) int { return a.at.Compare(b.at) })
 	c.Println("")
-	c.Println(c.bold("Timeline") + " (seconds since the execution started)")
+	c.Println(c.bold("Timeline") + " (seconds since the demo began, as in the log above)")
 	for _, t := range d.timeline {
-		el := t.at.Sub(d.start).Seconds()
+		el := t.at.Sub(c.start).Seconds()
 		sum.Timeline = append(sum.Timeline, demoTimelineRow{ElapsedSeconds: el, Event: t.what})
-		c.Printf("  %+6.2fs  %s", el, t.what)
+		c.Printf("  %6.2fs  %s", el, t.what)
 	}
 	c.Println("")
 	if sum.OK {

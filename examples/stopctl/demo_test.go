@@ -37,7 +37,10 @@ func TestDemo(t *testing.T) {
 		"execution Stopped",
 		"✓ final status Stopped",
 		"✓ the callback step was cleaned up and answered exactly once (success)",
-		"Timeline (seconds since the execution started)",
+		"Timeline (seconds since the demo began, as in the log above)",
+		"∥ runs at the same time",
+		"A callback step sends its queue a message and waits for an answer",
+		"Conflict window: for 600ms after each step change",
 		"The execution stopped properly.",
 	} {
 		if !strings.Contains(r.stdout, want) {

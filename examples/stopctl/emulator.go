@@ -235,7 +235,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	var f emulatorFlags
 	f.register(fs)
-	rest, err := e.parse(fs, args, true)
+	rest, err := e.parse(fs, args, globalRegion|globalOutput)
 	if err != nil {
 		return err
 	}
@@ -285,8 +285,7 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 	u := emu.URL()
 	fmt.Fprintf(w, "SageMaker Pipelines + SQS + EventBridge emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
-	// AWS_REGION for the SDKs; AWS_DEFAULT_REGION for the AWS CLI v1 and boto3, which ignore AWS_REGION.
-	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", emu.Region(), emu.Region())
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%[1]s\n", emu.Region())
 	fmt.Fprintf(w, "  aws --endpoint-url %s sqs create-queue --queue-name approvals\n", u)
 	fmt.Fprintf(w, "  aws --endpoint-url %s sagemaker list-pipeline-executions --pipeline-name NAME\n", u)
 	fmt.Fprintf(w, "  stopctl --endpoint-url %s status EXECUTION_ARN\n\n", u)

@@ -35,7 +35,7 @@ func TestEmulatorUsage(t *testing.T) {
 		{[]string{"--rate-limit", "StopPipelineExecution=1e19/s"}, `rate "1e19" is above 1e+09 requests per second`},
 		{[]string{"--rate-limit", "*=2/s", "--rate-limit", "*=3/s"}, "* given twice"},
 		{[]string{"--callback-queue-endpoint", "localhost:5000"}, "is not an http(s) URL"},
-		{[]string{"--endpoint-url", "http://127.0.0.1:1"}, "do not apply"},
+		{[]string{"--endpoint-url", "http://127.0.0.1:1"}, "flag provided but not defined: -endpoint-url"}, // not in its help either
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		r := runStopctl(t, t.Context(), "", append([]string{"emulator"}, tc.args...)...)

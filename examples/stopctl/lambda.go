@@ -33,7 +33,7 @@ func runLambda(ctx context.Context, e *env, args []string) error {
 	function := fs.String("function", "", "the function's name or ARN (required)")
 	messageTime := fs.Duration("message-time", 0, "about how long the function takes per message; enables the batch-time check")
 	concurrency := fs.Int("concurrency", 0, "messages the function handles at once (the adapter's Concurrency; default 10)")
-	rest, err := e.parse(fs, args[1:], true)
+	rest, err := e.parse(fs, args[1:], awsGlobals)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func runLambda(ctx context.Context, e *env, args []string) error {
 	case *concurrency < 0:
 		return usagef("lambda: --concurrency must not be negative")
 	}
-	cfg, err := e.awsConfig(ctx)
+	cfg, err := e.awsConfig(ctx, "")
 	if err != nil {
 		return err
 	}

@@ -13,18 +13,21 @@
 //	stop ARN...              stop executions (--pipeline NAME: every Executing one)
 //	wait ARN                 wait for a terminal status, showing what blocks a stop
 //	status ARN               show an execution, its steps and what blocks a stop
-//	ack --token T ...        answer a callback step (--success or --failure)
-//	consume --queue URL      answer callback steps from their SQS queue
+//	ack --token T ...        answer a callback step (--success or --failure);
+//	                         --execution ARN --step NAME finds its token
+//	consume --queue URL      answer callback steps from their SQS queue (or --queue NAME)
 //	emulator                 serve a local SageMaker Pipelines + SQS emulator
 //	demo                     run the whole story against an in-process emulator
 //
 // stop flags: --pipeline NAME, --wait, --timeout D, --token T (32 to 128
 // characters; default derived from each ARN, so a repeated stop is the same
 // request), --fail-if-not-running, --concurrency N. wait: --timeout D.
-// ack: --token T ("-" reads it from standard input), --success with
-// --output NAME=VALUE (repeatable), or --failure with --reason TEXT.
+// ack: --token T ("-" reads it from standard input), or --execution ARN
+// --step NAME (the token is looked up, never printed); --success with
+// --param NAME=VALUE (repeatable), or --failure with --reason TEXT.
 //
-// consume flags: --queue URL (required); --on-executing CMD, run with
+// consume flags: --queue URL or NAME (required; a name is resolved with
+// GetQueueUrl); --on-executing CMD, run with
 // sh -c for each Executing message, the message as JSON on standard input
 // ({"token", "pipelineExecutionArn", "arguments", "status"}; also
 // PIPELINESTOP_EXECUTION_ARN and PIPELINESTOP_STATUS in the environment):
@@ -48,22 +51,26 @@
 // --include-sqs, --seed N, --callback-queue-endpoint URL, --verbose. The
 // global --region sets the emulator's Region.
 //
-// demo takes no flags; it takes a few seconds, and with --output json it
-// prints a summary instead of the story.
+// demo takes only --output; it takes a few seconds, and with --output json
+// it prints a summary instead of the story. emulator takes --region and
+// --output of the global flags.
 //
 // Global flags (before the command, or among the command's flags):
 //
-//	--region R        AWS Region (default: the SDK's: AWS_REGION, profile, ...)
+//	--region R        AWS Region (default: the SDK's: AWS_REGION, profile, ...;
+//	                  else the Region of the execution ARN)
 //	--profile P       shared config profile
 //	--endpoint-url U  send SageMaker and SQS calls to U (for example the emulator)
-//	--output F        text (default) or json
+//	--output F        text (default) or json; logs go to standard error
+//	--version         print the version (from the build information)
 //
 // The AWS configuration is loaded the standard way
 // (config.LoadDefaultConfig): environment, shared config and credentials
 // files, SSO, instance roles.
 //
 // Long waits show their progress on standard error: a line rewritten in
-// place on a terminal, one plain line per change otherwise. Callback tokens
+// place on a terminal (cut to its width), one plain line per change
+// otherwise; NO_COLOR turns the colours off. Callback tokens
 // are never printed, except by ack and consume hooks that are given them.
 //
 // # Exit codes

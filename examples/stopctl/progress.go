@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
@@ -18,12 +19,44 @@ type progress struct {
 	// multi prefixes each line with the execution, when several are
 	// stopped at once.
 	multi bool
+
+	mu     sync.Mutex
+	states map[string]string // execution ARN -> its part of the live line
+	order  []string          // the executions in the order first seen
 }
 
 // newProgress returns a progress writer on the command's standard error:
 // live when it is a terminal, plain lines otherwise.
 func (e *env) newProgress(multi bool) *progress {
-	return &progress{c: newConsole(e.stderr, isTerminal(e.stderr)), multi: multi}
+	return &progress{c: newConsole(e.stderr, isTerminal(e.stderr)), multi: multi, states: map[string]string{}}
+}
+
+// setStatus sets one execution's part of the live line. With several
+// executions the line shows them all, each as "PIPELINE/ID: state", the
+// console cutting it to the terminal's width.
+func (p *progress) setStatus(arn, state string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.states == nil {
+		p.states = map[string]string{}
+	}
+	if _, seen := p.states[arn]; !seen {
+		p.order = append(p.order, arn)
+	}
+	p.states[arn] = state
+	p.c.SetStatus(p.statusLine())
+}
+
+// statusLine is the live line of every execution; p.mu is held.
+func (p *progress) statusLine() string {
+	if !p.multi && len(p.order) == 1 {
+		return p.states[p.order[0]]
+	}
+	parts := make([]string, 0, len(p.order))
+	for _, arn := range p.order {
+		parts = append(parts, shortARN(arn)+": "+p.states[arn])
+	}
+	return fmt.Sprintf("%d executions · %s", len(p.order), strings.Join(parts, " · "))
 }
 
 // Close ends the live status line.
@@ -38,7 +71,7 @@ func (p *progress) event(ev pipelinestop.Event) {
 	switch ev.Type {
 	case pipelinestop.EventAttempt:
 		if ev.Op == "StopPipelineExecution" {
-			p.c.SetStatus(fmt.Sprintf("%sstopping (attempt %d)", who, ev.Attempt))
+			p.setStatus(ev.ExecutionARN, fmt.Sprintf("stopping (attempt %d)", ev.Attempt))
 		}
 	case pipelinestop.EventRetry:
 		p.line("%s%s failed: %s; retrying with the same token in %s", who, ev.Op, shortErr(ev.Err), ev.Delay.Round(time.Millisecond))
@@ -48,20 +81,20 @@ func (p *progress) event(ev pipelinestop.Event) {
 		} else {
 			p.line("%sthe execution is already %s: nothing to stop", who, ev.Status)
 		}
-		p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+		p.setStatus(ev.ExecutionARN, string(ev.Status))
 	case pipelinestop.EventStatus:
 		p.line("%sstatus %s", who, ev.Status)
-		p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+		p.setStatus(ev.ExecutionARN, string(ev.Status))
 	case pipelinestop.EventBlocked:
 		if len(ev.Blocking) == 0 {
 			p.line("%snothing blocks the stop any more", who)
-			p.c.SetStatus(fmt.Sprintf("%s%s", who, ev.Status))
+			p.setStatus(ev.ExecutionARN, orStatus(ev.Status))
 			break
 		}
 		for _, b := range ev.Blocking {
 			p.line("%sheld by %s", who, b)
 		}
-		p.c.SetStatus(fmt.Sprintf("%s%s, held by %s", who, orStatus(ev.Status), blockingNames(ev.Blocking)))
+		p.setStatus(ev.ExecutionARN, fmt.Sprintf("%s, held by %s", orStatus(ev.Status), blockingNames(ev.Blocking)))
 	}
 }
 

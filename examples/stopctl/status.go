@@ -25,7 +25,7 @@ type statusReport struct {
 	Steps            []stepReport `json:"steps"`
 	// Blocking says what holds the execution in Stopping, or, while it is
 	// Executing, what a stop would wait for.
-	Blocking []string `json:"blocking,omitempty"`
+	Blocking []blockingReport `json:"blocking,omitempty"`
 }
 
 type stepReport struct {
@@ -44,7 +44,7 @@ type stepReport struct {
 // (or would block) a stop.
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	arns, err := e.parse(fs, args, true)
+	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := parseARNs(arns); err != nil {
 		return err
 	}
-	client, err := e.sageMaker(ctx)
+	client, err := e.sageMakerFor(ctx, arns[0])
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func executionStatus(ctx context.Context, client *sagemaker.Client, arn string) 
 			// While Stopping every running step holds the execution; while
 			// Executing, a stop would wait for callback and Lambda steps.
 			if stopping || executing && (b.Type == "Callback" || b.Type == "Lambda") {
-				rep.Blocking = append(rep.Blocking, b.String())
+				rep.Blocking = append(rep.Blocking, newBlockingReport(b))
 			}
 		}
 	}
@@ -114,9 +114,9 @@ func (e *env) printStatus(rep *statusReport) {
 	fmt.Fprintf(w, "Execution  %s\n", rep.ExecutionARN)
 	fmt.Fprintf(w, "Status     %s", rep.Status)
 	if rep.StartTime != nil {
-		fmt.Fprintf(w, " (started %s", rep.StartTime.Local().Format(time.DateTime))
+		fmt.Fprintf(w, " (started %s", rep.StartTime.Local().Format(dateTimeZone))
 		if rep.LastModifiedTime != nil {
-			fmt.Fprintf(w, ", last change %s", rep.LastModifiedTime.Local().Format(time.TimeOnly))
+			fmt.Fprintf(w, ", last change %s", rep.LastModifiedTime.Local().Format(timeZone))
 		}
 		fmt.Fprint(w, ")")
 	}
@@ -126,7 +126,11 @@ func (e *env) printStatus(rep *statusReport) {
 	}
 	fmt.Fprintf(w, "\nSteps (%d):\n", len(rep.Steps))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAME\tTYPE\tSTATUS\tSTARTED\tENDED\tDETAIL")
+	zone := time.Now().Format("MST")
+	if rep.StartTime != nil {
+		zone = rep.StartTime.Local().Format("MST")
+	}
+	fmt.Fprintf(tw, "  NAME\tTYPE\tSTATUS\tSTARTED (%s)\tENDED\tDETAIL\n", zone)
 	for _, s := range rep.Steps {
 		detail := s.FailureReason
 		if detail == "" {
@@ -149,9 +153,15 @@ func (e *env) printStatus(rep *statusReport) {
 		fmt.Fprintf(w, "The execution has ended (%s): nothing to stop.\n", rep.Status)
 	}
 	for _, b := range rep.Blocking {
-		fmt.Fprintf(w, "  - %s\n", b)
+		fmt.Fprintf(w, "  - %s\n", b.Description)
 	}
 }
+
+// The layouts of times shown to people: with their zone, in local time.
+const (
+	dateTimeZone = "2006-01-02 15:04:05 MST"
+	timeZone     = "15:04:05 MST"
+)
 
 func orDash(s string) string {
 	if s == "" {

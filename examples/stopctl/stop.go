@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	token := fs.String("token", "", "ClientRequestToken, 32 to 128 characters (default: derived from each ARN, so a repeated stop is the same request)")
 	failIfNotRunning := fs.Bool("fail-if-not-running", false, "exit 4 when an execution had already ended without being stopped")
 	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once")
-	arns, err := e.parse(fs, args, true)
+	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
 	}
@@ -41,12 +42,21 @@ func runStop(ctx context.Context, e *env, args []string) error {
 			return usagef("stop: --token: %v", err)
 		}
 	}
+	for _, a := range arns {
+		if !strings.HasPrefix(a, "arn:") && pipelineNamePattern.MatchString(a) {
+			return usagef("stop: %q is not an execution ARN; to stop every Executing execution of pipeline %s, run: stopctl stop --pipeline %s", a, a, a)
+		}
+	}
 	if err := parseARNs(arns); err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(ctx, *timeout)
+	ctx, cancel := e.withTimeout(ctx, *timeout)
 	defer cancel()
-	client, err := e.sageMaker(ctx)
+	first := ""
+	if len(arns) > 0 {
+		first = arns[0]
+	}
+	client, err := e.sageMakerFor(ctx, first)
 	if err != nil {
 		return err
 	}
@@ -88,9 +98,14 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	return e.report(results)
 }
 
-// withTimeout bounds ctx by d when d is positive.
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+// pipelineNamePattern is SageMaker's pattern of a pipeline name.
+var pipelineNamePattern = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$`)
+
+// withTimeout bounds ctx by d when d is positive, and records d for the
+// error messages ("timed out after 8s").
+func (e *env) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d > 0 {
+		e.timeout = d
 		return context.WithTimeout(ctx, d)
 	}
 	return context.WithCancel(ctx)
@@ -133,22 +148,45 @@ func (e *env) nothingToStop(pipeline string, fail bool) error {
 
 // execReport is one execution's line in the output of stop and wait.
 type execReport struct {
-	ExecutionARN   string   `json:"executionArn"`
-	Token          string   `json:"clientRequestToken,omitempty"`
-	Accepted       bool     `json:"stopAccepted,omitempty"`
-	Attempts       int      `json:"stopAttempts,omitempty"`
-	StopStatus     string   `json:"statusAtStop,omitempty"`
-	Status         string   `json:"status,omitempty"`
-	FailureReason  string   `json:"failureReason,omitempty"`
-	ElapsedSeconds float64  `json:"elapsedSeconds"`
-	Blocking       []string `json:"blocking,omitempty"`
-	Error          string   `json:"error,omitempty"`
-	ExitCode       int      `json:"exitCode"`
+	ExecutionARN   string           `json:"executionArn"`
+	Token          string           `json:"clientRequestToken,omitempty"`
+	Accepted       bool             `json:"stopAccepted,omitempty"`
+	Attempts       int              `json:"stopAttempts,omitempty"`
+	StopStatus     string           `json:"statusAtStop,omitempty"`
+	Status         string           `json:"status,omitempty"`
+	FailureReason  string           `json:"failureReason,omitempty"`
+	ElapsedSeconds float64          `json:"elapsedSeconds"`
+	Blocking       []blockingReport `json:"blocking,omitempty"`
+	Error          string           `json:"error,omitempty"`
+	ExitCode       int              `json:"exitCode"`
 
 	err error
 }
 
-func newExecReport(r pipelinestop.BatchResult) execReport {
+// blockingReport is a step that holds (or would hold) a stop, in JSON. It
+// never holds a callback token.
+type blockingReport struct {
+	Name        string     `json:"name"`
+	Type        string     `json:"type,omitempty"`
+	Status      string     `json:"status,omitempty"`
+	StartTime   *time.Time `json:"startTime,omitempty"`
+	QueueURL    string     `json:"queueUrl,omitempty"`
+	FunctionARN string     `json:"functionArn,omitempty"`
+	// Description says why the step blocks and what to do, in a sentence.
+	Description string `json:"description"`
+}
+
+func newBlockingReport(b pipelinestop.BlockingStep) blockingReport {
+	r := blockingReport{Name: b.Name, Type: b.Type, Status: string(b.Status), QueueURL: b.QueueURL,
+		FunctionARN: b.FunctionARN, Description: b.String()}
+	if !b.StartTime.IsZero() {
+		t := b.StartTime
+		r.StartTime = &t
+	}
+	return r
+}
+
+func (e *env) newExecReport(r pipelinestop.BatchResult) execReport {
 	rep := execReport{ExecutionARN: r.ExecutionARN, err: r.Err}
 	if st := r.Stop; st != nil {
 		rep.Token, rep.Accepted, rep.Attempts = st.Token, st.Accepted, st.Attempts
@@ -159,11 +197,11 @@ func newExecReport(r pipelinestop.BatchResult) execReport {
 		rep.Status, rep.FailureReason = string(out.Status), out.FailureReason
 		rep.ElapsedSeconds = out.Elapsed.Seconds()
 		for _, b := range out.Blocking {
-			rep.Blocking = append(rep.Blocking, b.String())
+			rep.Blocking = append(rep.Blocking, newBlockingReport(b))
 		}
 	}
 	if r.Err != nil {
-		rep.Error = oneLine(pipelinestop.RedactCredentials(r.Err.Error()))
+		rep.Error = e.errorText(r.Err)
 	}
 	rep.ExitCode = resultCode(r)
 	return rep
@@ -200,7 +238,7 @@ func (e *env) report(results []pipelinestop.BatchResult) error {
 	code := exitOK
 	reports := make([]execReport, 0, len(results))
 	for _, r := range results {
-		rep := newExecReport(r)
+		rep := e.newExecReport(r)
 		code = worse(code, rep.ExitCode)
 		reports = append(reports, rep)
 	}

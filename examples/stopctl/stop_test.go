@@ -193,10 +193,13 @@ func TestWaitTimeoutNamesBlockingStep(t *testing.T) {
 	// The progress lines name it too; the last line is the error.
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	last := lines[len(lines)-1]
-	for _, want := range []string{"stopctl: wait for pipeline execution", "last status Stopping", `callback step "Approve"`, q} {
+	for _, want := range []string{"stopctl: wait for pipeline execution", "last status Stopping", `callback step "Approve"`, q, "timed out after 700ms"} {
 		if !strings.Contains(last, want) {
 			t.Errorf("error line %q lacks %q", last, want)
 		}
+	}
+	if strings.Contains(last, "context deadline exceeded") {
+		t.Errorf("error line %q speaks of the context, not of the timeout", last)
 	}
 	if tok := te.token(t, arn); strings.Contains(r.stderr+r.stdout, tok) {
 		t.Fatalf("output holds the callback token:\n%s", r)
@@ -232,6 +235,11 @@ func TestStatus(t *testing.T) {
 	if rep.Status != "Stopping" || len(rep.Steps) != 1 || rep.Steps[0].QueueURL != q || len(rep.Blocking) != 1 {
 		t.Fatalf("status JSON %+v; want Stopping, one step with its queue, one blocking", rep)
 	}
+	// The blocking step is an object, its sentence one field of it.
+	if b := rep.Blocking[0]; b.Name != "Approve" || b.Type != "Callback" || b.Status != "Executing" && b.Status != "Stopping" ||
+		b.QueueURL != q || !strings.Contains(b.Description, `callback step "Approve"`) {
+		t.Fatalf("status JSON blocking %+v; want the Approve callback step with its queue and sentence", b)
+	}
 	if tok := te.token(t, arn); strings.Contains(r.stdout, tok) {
 		t.Fatalf("status prints the callback token:\n%s", r.stdout)
 	}
@@ -248,7 +256,7 @@ func TestAck(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		arn, _ := te.callbackPipeline(t, "ack-success")
 		tok := te.token(t, arn)
-		r := te.stopctl(t, "ack", "--token", tok, "--success", "--output", "verdict=approved")
+		r := te.stopctl(t, "ack", "--token", tok, "--success", "--param", "verdict=approved")
 		if r.code != exitOK || !strings.Contains(r.stdout, "with success (1 output)") || strings.Contains(r.stdout, tok) {
 			t.Fatalf("ack --success: %s", r)
 		}
@@ -303,11 +311,13 @@ func TestAck(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"ack", "--success"}, "--token is required"},
+			{[]string{"ack", "--success"}, "give --token, or --execution ARN --step NAME"},
+			{[]string{"ack", "--token", "abcdefghij", "--execution", "arn:x", "--step", "s", "--success"}, "not both"},
+			{[]string{"ack", "--step", "Approve", "--success"}, "--execution and --step go together"},
 			{[]string{"ack", "--token", "abcdefghij"}, "exactly one of --success and --failure"},
 			{[]string{"ack", "--token", "abcdefghij", "--success", "--failure"}, "exactly one of --success and --failure"},
-			{[]string{"ack", "--token", "abcdefghij", "--failure", "--output", "a=b"}, "--output goes with --success only"},
-			{[]string{"ack", "--token", "abcdefghij", "--success", "--output", "novalue"}, "want NAME=VALUE"},
+			{[]string{"ack", "--token", "abcdefghij", "--failure", "--param", "a=b"}, "--param goes with --success only"},
+			{[]string{"ack", "--token", "abcdefghij", "--success", "--param", "novalue"}, "want NAME=VALUE"},
 			{[]string{"ack", "--token", "secret-token-12", "--success"}, "ack: --token: "},
 		} {
 			r := te.stopctl(t, tc.args...)

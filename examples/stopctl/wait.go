@@ -12,7 +12,7 @@ import (
 func runWait(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 0, "give up after this long, exit 3 (0: no limit)")
-	arns, err := e.parse(fs, args, true)
+	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
 	}
@@ -25,9 +25,9 @@ func runWait(ctx context.Context, e *env, args []string) error {
 	if err := parseARNs(arns); err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(ctx, *timeout)
+	ctx, cancel := e.withTimeout(ctx, *timeout)
 	defer cancel()
-	client, err := e.sageMaker(ctx)
+	client, err := e.sageMakerFor(ctx, arns[0])
 	if err != nil {
 		return err
 	}
