@@ -48,6 +48,7 @@ func commands() []command {
 		{"consume", "--queue URL|NAME [--on-executing CMD] [--on-stopping CMD] [flags]", "answer callback steps from their SQS queue", runConsume},
 		{"emulator", "[--addr HOST:PORT] [timing and fault flags]", "serve a local SageMaker Pipelines + SQS emulator", runEmulator},
 		{"lambda", "check --function NAME [--message-time D] [--concurrency N]", "check a callback function's SQS event source mapping and queue", runLambda},
+		{"events", "setup --queue NAME [--rule NAME] [--pipeline NAME]... [--dry-run]", "route SageMaker's pipeline events to an SQS queue, for waits without polling", runEvents},
 		{"demo", "", "stop an execution held by a callback and a Lambda step, live, against an in-process emulator", runDemo},
 	}
 }

@@ -25,6 +25,7 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	token := fs.String("token", "", "ClientRequestToken, 32 to 128 characters (default: derived from each ARN, so a repeated stop is the same request)")
 	failIfNotRunning := fs.Bool("fail-if-not-running", false, "exit 4 when an execution had already ended without being stopped")
 	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once")
+	ev := addEventsFlags(fs)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
@@ -36,6 +37,11 @@ func runStop(ctx context.Context, e *env, args []string) error {
 		return usagef("stop: --concurrency must be at least 1")
 	case *timeout < 0:
 		return usagef("stop: --timeout must not be negative")
+	case !*wait && (*ev.queue != "" || *ev.answerCallbacks != ""):
+		return usagef("stop: --events-queue and --answer-callbacks go with --wait")
+	}
+	if err := ev.check("stop"); err != nil {
+		return err
 	}
 	if *token != "" {
 		if err := pipelinestop.ValidateToken(*token); err != nil {
@@ -72,13 +78,19 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	}
 
 	p := e.newProgress(len(arns) > 1)
-	s := pipelinestop.New(client, func(o *pipelinestop.Options) {
+	opts := []func(*pipelinestop.Options){func(o *pipelinestop.Options) {
 		o.Token = *token
 		o.FailIfNotRunning = *failIfNotRunning
 		o.Concurrency = *concurrency
 		o.Wait = *wait
 		o.OnEvent = p.event
-	})
+	}}
+	stopEvents, err := ev.start(ctx, e, &opts)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	s := pipelinestop.New(client, opts...)
 	var results []pipelinestop.BatchResult
 	if len(arns) == 1 {
 		r := pipelinestop.BatchResult{ExecutionARN: arns[0]}

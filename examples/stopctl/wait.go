@@ -12,6 +12,7 @@ import (
 func runWait(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 0, "give up after this long, exit 3 (0: no limit)")
+	ev := addEventsFlags(fs)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
@@ -21,6 +22,9 @@ func runWait(ctx context.Context, e *env, args []string) error {
 	}
 	if *timeout < 0 {
 		return usagef("wait: --timeout must not be negative")
+	}
+	if err := ev.check("wait"); err != nil {
+		return err
 	}
 	if err := parseARNs(arns); err != nil {
 		return err
@@ -32,7 +36,13 @@ func runWait(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	p := e.newProgress(false)
-	s := pipelinestop.New(client, func(o *pipelinestop.Options) { o.OnEvent = p.event })
+	opts := []func(*pipelinestop.Options){func(o *pipelinestop.Options) { o.OnEvent = p.event }}
+	stopEvents, err := ev.start(ctx, e, &opts)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	s := pipelinestop.New(client, opts...)
 	r := pipelinestop.BatchResult{ExecutionARN: arns[0]}
 	r.Outcome, r.Err = s.Wait(ctx, arns[0])
 	p.Close()
