@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,16 +20,28 @@ type testFunction struct {
 	path, eventLog, stateDir string
 }
 
-// buildTestFunction builds testdata/sqsfn.
+var (
+	buildOnce sync.Once
+	builtPath string
+	buildErr  error
+)
+
+// buildTestFunction builds testdata/sqsfn, once per test binary (into
+// testBinDir), and gives the test its own event log and state directory.
 func buildTestFunction(t *testing.T) testFunction {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/sqsfn")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build test function: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		builtPath = filepath.Join(testBinDir, "bootstrap")
+		out, err := exec.Command("go", "build", "-o", builtPath, "./testdata/sqsfn").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build test function: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return testFunction{path: bin, eventLog: filepath.Join(dir, "events.jsonl"), stateDir: dir}
+	dir := t.TempDir()
+	return testFunction{path: builtPath, eventLog: filepath.Join(dir, "events.jsonl"), stateDir: dir}
 }
 
 // add adds the test function to e as name.

@@ -34,15 +34,15 @@ func (e *Emulator) serveLambdaAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	defer e.inflight.Done()
 	w.Header().Set("X-Amzn-Requestid", newRequestID())
-	h, pattern := e.lambdaBackend().mux.Handler(r)
-	if pattern == "" {
+	mux := e.lambdaBackend().mux
+	if _, pattern := mux.Handler(r); pattern == "" {
 		e.counters.request("Unknown")
 		e.log.Warn("unsupported Lambda request", "method", r.Method, "path", r.URL.Path)
 		writeLambdaError(w, errorf(http.StatusNotFound, "UnknownOperationException",
 			"%s %s is not a Lambda operation the emulator serves", r.Method, r.URL.Path))
 		return
 	}
-	h.ServeHTTP(w, r)
+	mux.ServeHTTP(w, r) // sets the path values
 }
 
 // newMux routes the Lambda API.
