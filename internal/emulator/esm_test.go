@@ -267,8 +267,8 @@ func TestEventSourceEventShape(t *testing.T) {
 	}
 	var rec struct {
 		MessageID, ReceiptHandle, Body, MD5OfBody, MD5OfMessageAttributes, EventSource, EventSourceARN, AWSRegion string
-		Attributes                                                                                                 map[string]string
-		MessageAttributes                                                                                          map[string]map[string]any
+		Attributes                                                                                                map[string]string
+		MessageAttributes                                                                                         map[string]map[string]any
 	}
 	if err := json.Unmarshal(ev.Records[0], &rec); err != nil {
 		t.Fatal(err)
