@@ -126,6 +126,8 @@ type emulatorFlags struct {
 	errorRate, dropRate, dropResponseRate fractionFlag
 	includeSQS                            bool
 	rateLimits                            map[string]emulator.RateLimit
+
+	lambda lambdaFlags // --function, --function-timeout, --event-source (emulatorlambda.go)
 }
 
 // register defines the flags on fs with the emulator's defaults.
@@ -162,6 +164,7 @@ func (f *emulatorFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.seed, "seed", 0, "seed of the fault injector's random choices")
 	fs.StringVar(&f.callbackEndpoint, "callback-queue-endpoint", "", "send callback step messages to this SQS endpoint (for example a moto_server) instead of the emulator's queues")
 	fs.BoolVar(&f.verbose, "verbose", false, "log every request and state change on standard error")
+	f.lambda.register(fs)
 }
 
 // check validates what the flag types cannot.
@@ -184,7 +187,7 @@ func (f *emulatorFlags) check() error {
 			return usagef("emulator: --callback-queue-endpoint %q is not an http(s) URL", f.callbackEndpoint)
 		}
 	}
-	return nil
+	return f.lambda.check()
 }
 
 // config builds the emulator.Config the flags describe.
@@ -249,6 +252,9 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer emu.Close()
+	if err := f.lambda.start(emu, e.stdout, e.g.json()); err != nil {
+		return err
+	}
 
 	if e.g.json() {
 		if err := e.printJSON(map[string]any{"endpoint": emu.URL(), "region": emu.Region(), "accountId": emu.AccountID(),
