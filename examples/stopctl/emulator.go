@@ -252,7 +252,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer emu.Close()
-	if err := f.lambda.start(emu, e.stdout, e.g.json()); err != nil {
+	if err := f.lambda.start(emu, e.stdout, e.stderr, e.g.json()); err != nil {
 		return err
 	}
 

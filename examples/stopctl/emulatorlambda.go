@@ -104,10 +104,10 @@ func (f *lambdaFlags) check() error {
 }
 
 // start adds the functions and event sources to a running emulator and
-// describes them on w.
-func (f *lambdaFlags) start(emu *emulator.Emulator, w io.Writer, quiet bool) error {
+// describes them on w; the functions' output goes to logs.
+func (f *lambdaFlags) start(emu *emulator.Emulator, w, logs io.Writer, quiet bool) error {
 	for _, fn := range f.functions {
-		if err := emu.AddFunction(fn.name, fn.path, f.timeout.d); err != nil {
+		if err := emu.AddFunctionConfig(emulator.FunctionConfig{Name: fn.name, Path: fn.path, Timeout: f.timeout.d, Output: logs}); err != nil {
 			return fmt.Errorf("emulator: %w", err)
 		}
 		if !quiet {

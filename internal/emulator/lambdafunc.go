@@ -554,11 +554,11 @@ type lineWriter struct {
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.out != nil {
 		_, _ = w.out.Write(p)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.part = append(w.part, p...)
 	for {
 		i := slices.Index(w.part, '\n')
