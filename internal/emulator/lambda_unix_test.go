@@ -4,6 +4,7 @@ package emulator
 
 import (
 	"errors"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 // Close ends the processes it started: none outlives it.
 func TestCloseEndsFunctionProcesses(t *testing.T) {
 	tf := buildTestFunction(t)
+	goroutines := runtime.NumGoroutine()
 	e, err := Start(Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +42,9 @@ func TestCloseEndsFunctionProcesses(t *testing.T) {
 			t.Errorf("process %d still exists after Close (kill 0: %v)", pid, err)
 		}
 	}
+	// No goroutine of the emulator outlives Close (the test's own invoking
+	// goroutine ends too, with ErrEmulatorClosed).
+	eventually(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 	if err := e.AddFunction("late", tf.path, time.Second); !errors.Is(err, ErrEmulatorClosed) {
 		t.Errorf("AddFunction after Close: %v; want ErrEmulatorClosed", err)
 	}

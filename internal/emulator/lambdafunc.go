@@ -161,24 +161,14 @@ func (e *Emulator) lambdaBackend() *lambdaBackend {
 	return e.lambda
 }
 
-// closeLambda ends every local function's process, the runtime servers and
-// the event source mappings' pollers, and waits for them. e.done is closed.
+// closeLambda waits for every local function's process (each is killed
+// when e.done closes), the runtime servers, the pollers and background
+// invocations to end. e.done is closed.
 func (e *Emulator) closeLambda() {
 	b := e.lambdaBackend()
 	b.mu.Lock()
 	b.closing = true
-	var procs []*lambdaProcess
-	for _, f := range b.functions {
-		f.mu.Lock()
-		if f.proc != nil {
-			procs = append(procs, f.proc)
-		}
-		f.mu.Unlock()
-	}
 	b.mu.Unlock()
-	for _, p := range procs {
-		p.kill()
-	}
 	b.wg.Wait()
 }
 

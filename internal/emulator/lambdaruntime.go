@@ -65,7 +65,16 @@ func (f *lambdaFunction) start() (*lambdaProcess, error) {
 	}
 	p.cmd = cmd
 	f.b.e.log.Info("local function started", "function", f.cfg.Name, "pid", cmd.Process.Pid, "runtime_api", ln.Addr().String())
-	f.b.wg.Add(2)
+	f.b.wg.Add(3)
+	go func() {
+		// Close kills every process, including one started while it began.
+		defer f.b.wg.Done()
+		select {
+		case <-f.b.e.done:
+			p.kill()
+		case <-p.exited:
+		}
+	}()
 	go func() {
 		defer f.b.wg.Done()
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
