@@ -461,4 +461,6 @@
 // delivered finishes. The 6 MB limit on a batch's payload is not applied.
 // EventSourceStats counts batches, records, deletions, records returned
 // and function errors. FIFO queues are not supported (see SQS above).
+// Lambda API calls are counted in Requests under their operation names;
+// Faults do not apply to them, nor to the Runtime API.
 package emulator
