@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +154,31 @@ func TestInvokeRuntimeAPI(t *testing.T) {
 	}
 	if api := inv.Env["AWS_LAMBDA_RUNTIME_API"]; len(api) < len("127.0.0.1:1") || api[:10] != "127.0.0.1:" {
 		t.Errorf("AWS_LAMBDA_RUNTIME_API=%q; want 127.0.0.1:PORT", api)
+	}
+
+	// The runtime API refuses an answer for an invocation not in progress
+	// and paths it does not serve.
+	api := "http://" + inv.Env["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+	for _, c := range []struct {
+		method, url string
+		status      int
+		errType     string
+	}{
+		{http.MethodPost, api + "/invocation/" + res.RequestID + "/response", http.StatusBadRequest, "InvalidRequestID"},
+		{http.MethodPost, api + "/invocation/no-such-id/error", http.StatusBadRequest, "InvalidRequestID"},
+		{http.MethodGet, api + "/invocation/frobnicate", http.StatusNotFound, "InvalidRequest"},
+	} {
+		req, _ := http.NewRequestWithContext(testContext(t), c.method, c.url, strings.NewReader(`{}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ ErrorType string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || body.ErrorType != c.errType {
+			t.Errorf("%s %s: %d %q; want %d %q", c.method, c.url, resp.StatusCode, body.ErrorType, c.status, c.errType)
+		}
 	}
 
 	// A second invocation reuses the process.
