@@ -130,6 +130,7 @@ type emulatorFlags struct {
 	eventDelay, eventDelaySpread      durationFlag
 	eventDuplicateRate, eventDropRate fractionFlag
 	requireQueuePolicy                bool
+	lambda                            lambdaFlags // --function, --function-timeout, --event-source (emulatorlambda.go)
 }
 
 // register defines the flags on fs with the emulator's defaults.
@@ -171,6 +172,7 @@ func (f *emulatorFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.seed, "seed", 0, "seed of the fault injector's random choices")
 	fs.StringVar(&f.callbackEndpoint, "callback-queue-endpoint", "", "send callback step messages to this SQS endpoint (for example a moto_server) instead of the emulator's queues")
 	fs.BoolVar(&f.verbose, "verbose", false, "log every request and state change on standard error")
+	f.lambda.register(fs)
 }
 
 // check validates what the flag types cannot.
@@ -193,7 +195,7 @@ func (f *emulatorFlags) check() error {
 			return usagef("emulator: --callback-queue-endpoint %q is not an http(s) URL", f.callbackEndpoint)
 		}
 	}
-	return nil
+	return f.lambda.check()
 }
 
 // config builds the emulator.Config the flags describe.
@@ -261,6 +263,9 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer emu.Close()
+	if err := f.lambda.start(emu, e.stdout, e.stderr, e.g.json()); err != nil {
+		return err
+	}
 
 	if e.g.json() {
 		if err := e.printJSON(map[string]any{"endpoint": emu.URL(), "region": emu.Region(), "accountId": emu.AccountID(),

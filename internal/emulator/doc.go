@@ -481,4 +481,88 @@
 // messages are sent with SendMessage to that endpoint, in order, from one
 // goroutine, using the step's SqsQueueUrl unchanged, for example a queue of
 // a moto_server.
+//
+// # Lambda: local functions and SQS event sources
+//
+// AddFunction (or AddFunctionConfig, or stopctl emulator --function
+// NAME=PATH) makes an executable a local Lambda function: a custom runtime
+// started with AWS_LAMBDA_RUNTIME_API pointing at a Lambda Runtime API
+// (2018-06-01: GET /runtime/invocation/next, POST
+// /runtime/invocation/{id}/response and /error, POST /runtime/init/error)
+// on 127.0.0.1. The process starts on the first invocation and serves one
+// invocation at a time (one execution environment; concurrent invocations
+// and several event sources on one function wait their turn). Its
+// environment is Lambda's and nothing of the emulator's own but PATH:
+// AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION ($LATEST),
+// AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_TIMEOUT (seconds; the
+// runtime interface emulator's variable, Lambda itself does not document
+// it), AWS_LAMBDA_INITIALIZATION_TYPE, AWS_LAMBDA_LOG_GROUP_NAME and
+// _STREAM_NAME, _HANDLER (the executable's name unless given), AWS_REGION
+// and AWS_DEFAULT_REGION, credentials test/test/test, AWS_ENDPOINT_URL
+// (the emulator, so the SDKs in the function call it), LAMBDA_TASK_ROOT
+// (the executable's directory, also its working directory), TZ=:UTC, plus
+// the function's Environment (Lambda's reserved names are refused). /next
+// answers with Lambda-Runtime-Aws-Request-Id, Lambda-Runtime-Deadline-Ms,
+// Lambda-Runtime-Invoked-Function-Arn and Lambda-Runtime-Trace-Id; the
+// answers are 202 {"status":"OK"}, 400 InvalidRequestID for an ID that is
+// not the invocation in progress, 413 for a response over 6 MB.
+//
+// Choices where Lambda documents nothing: the deadline is counted from the
+// moment the process takes the invocation (/next), and the process must
+// take it within 10 seconds of its start (Runtime.InitTimeout otherwise).
+// An invocation not answered by its deadline fails with errorType
+// Sandbox.Timedout ("Task timed out after N.NN seconds") and the process is
+// killed, as Lambda resets the environment; one that exits fails with
+// Runtime.ExitError; a /next while an invocation is unanswered fails that
+// invocation with Runtime.NoResponse; an init error fails the waiting
+// invocation with the posted document and the process is killed; an
+// executable that cannot start fails with Runtime.InvalidEntrypoint. The
+// next invocation starts a new process. Functions keep running between
+// invocations (no freezing) and until Close, which kills them and waits for
+// them, their servers and the pollers. Output lines are logged at Info
+// level and kept (FunctionLogs); FunctionStats counts invocations, errors,
+// timeouts and process starts.
+//
+// The Lambda API is served under /2015-03-31/ (REST-JSON; errors carry
+// X-Amzn-ErrorType and {"Type", "Message"}): CreateEventSourceMapping,
+// GetEventSourceMapping, ListEventSourceMappings (by EventSourceArn and
+// FunctionName, name or ARN; Marker is an offset), UpdateEventSourceMapping
+// (Enabled, BatchSize, MaximumBatchingWindowInSeconds,
+// FunctionResponseTypes, FunctionName), DeleteEventSourceMapping,
+// GetFunctionConfiguration, GetFunction, ListFunctions and Invoke
+// (RequestResponse, Event, DryRun). Functions are created only with the Go
+// API or the stopctl flag (no CreateFunction). An SQS event source mapping
+// (AddEventSource, the API or --event-source QUEUE=FUNCTION) is checked as
+// Lambda checks it: the queue must exist, its visibility timeout must be at
+// least the function timeout, one mapping per queue and function
+// (ResourceConflictException), BatchSize 1 to 10000 (default 10) and above
+// 10 only with MaximumBatchingWindowInSeconds (0 to 300) set,
+// FunctionResponseTypes only ReportBatchItemFailures. Create answers State
+// Creating, then Enabled once its poller runs; Update answers Enabling,
+// Disabling or Updating; Delete answers Deleting and the mapping is gone.
+// The poller long-polls the emulator's own queue (10 messages a receive,
+// the queue's visibility timeout) and, with a batching window, keeps
+// receiving until BatchSize records or the window has passed since the
+// first record (the window is counted from the first record: Lambda does
+// not say). The event is Lambda's: {"Records": [{messageId, receiptHandle,
+// body, attributes (ApproximateReceiveCount, SentTimestamp, SenderId,
+// ApproximateFirstReceiveTimestamp, in that order, then AWSTraceHeader
+// and any other by name), messageAttributes ({stringValue or binaryValue,
+// stringListValues: [], binaryListValues: [], dataType}),
+// md5OfMessageAttributes (only when there are attributes), md5OfBody,
+// eventSource "aws:sqs", eventSourceARN, awsRegion}]}. After the
+// invocation: a failure (error, timeout, exit) leaves the whole batch on
+// the queue, to come back when its visibility timeout ends; a success
+// deletes every record, unless ReportBatchItemFailures is set: then a
+// null, empty or {} response or a null or empty batchItemFailures deletes
+// every record, a list deletes the records it does not name, and a
+// response that is not a JSON object or an entry whose itemIdentifier is
+// missing, empty or not a messageId of the batch leaves the whole batch.
+// A batch gathered when its mapping is deleted or the emulator closes is
+// not delivered (it comes back after its visibility timeout); a batch being
+// delivered finishes. The 6 MB limit on a batch's payload is not applied.
+// EventSourceStats counts batches, records, deletions, records returned
+// and function errors. FIFO queues are not supported (see SQS above).
+// Lambda API calls are counted in Requests under their operation names;
+// Faults do not apply to them, nor to the Runtime API.
 package emulator

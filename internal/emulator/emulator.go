@@ -109,6 +109,9 @@ type Emulator struct {
 
 	mu    sync.Mutex
 	state *pipelineState
+
+	lambdaOnce sync.Once
+	lambda     *lambdaBackend // local functions and event source mappings (lambdafunc.go)
 }
 
 // Start starts an emulator listening on cfg.Addr. Close it when done.
@@ -212,6 +215,7 @@ func (e *Emulator) Close() error {
 		if e.outbox != nil {
 			e.outbox.close()
 		}
+		e.closeLambda()
 	})
 	return e.closeErr
 }

@@ -58,6 +58,10 @@ type service struct {
 }
 
 func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, lambdaAPIPrefix) {
+		e.serveLambdaAPI(w, r) // Lambda's REST-JSON API (lambdaapi.go)
+		return
+	}
 	if !e.enter() {
 		http.Error(w, "emulator closed", http.StatusServiceUnavailable)
 		return
