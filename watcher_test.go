@@ -316,8 +316,17 @@ func TestWatcherManyWaits(t *testing.T) {
 func TestWatcherSharedQueue(t *testing.T) {
 	env := newWatchEnv(t, func(o *pipelinestop.WatcherOptions) { o.HandBack, o.HandBackDelay = true, time.Second })
 	other := env.newWatcher(func(o *pipelinestop.WatcherOptions) { o.HandBack, o.HandBackDelay = true, time.Second })
+	bPolled := make(chan struct{}, 1)
 	s2 := pipelinestop.New(env.em.SageMakerClient(), fastWait, func(o *pipelinestop.Options) {
 		o.Watcher, o.Clock = other, env.clock
+		o.OnEvent = func(ev pipelinestop.Event) {
+			if ev.Type == pipelinestop.EventStatus {
+				select {
+				case bPolled <- struct{}{}:
+				default:
+				}
+			}
+		}
 	})
 	a, b := env.stoppingExecution("shared-a"), env.stoppingExecution("shared-b")
 	resA := env.waitFor(a)
@@ -329,13 +338,11 @@ func TestWatcherSharedQueue(t *testing.T) {
 		}
 		resB <- out
 	}()
-	// Let b's wait subscribe: its first poll is counted by the emulator.
-	for deadline := time.After(10 * time.Second); env.em.Requests("DescribePipelineExecution") < 2; {
-		select {
-		case <-deadline:
-			t.Fatal("b's wait never polled")
-		case <-time.After(5 * time.Millisecond):
-		}
+	// Let b's wait subscribe and poll first.
+	select {
+	case <-bPolled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's wait never polled")
 	}
 	for _, x := range []struct{ arn, step string }{{a, "Notify-shared-a"}, {b, "Notify-shared-b"}} {
 		if err := env.em.CompleteStep(x.arn, x.step); err != nil {

@@ -266,7 +266,7 @@ func TestAck(t *testing.T) {
 			t.Fatalf("answers %+v; want one success with verdict=approved", answers)
 		}
 		// The same answer again is the same request: success.
-		r = te.stopctl(t, "ack", "--token", tok, "--success", "--output", "verdict=approved")
+		r = te.stopctl(t, "ack", "--token", tok, "--success", "--param", "verdict=approved")
 		if r.code != exitOK || !strings.Contains(r.stdout, "with success (1 output)") {
 			t.Fatalf("the same ack again: %s", r)
 		}
