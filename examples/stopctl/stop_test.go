@@ -273,7 +273,7 @@ func TestAck(t *testing.T) {
 		// A different answer later was not taken: exit 1, and say why.
 		for _, args := range [][]string{
 			{"--failure", "--reason", "too late"},
-			{"--success", "--output", "verdict=rejected"},
+			{"--success", "--param", "verdict=rejected"},
 		} {
 			r = te.stopctl(t, append([]string{"ack", "--token", tok}, args...)...)
 			if r.code != exitError || strings.Contains(r.stdout, "answered callback step") || strings.Contains(r.stderr, tok) {
