@@ -114,9 +114,11 @@ func NewBatchHandler(ack *Acknowledger, handler Handler, optFns ...func(*Consume
 // and an error.
 //
 // ctx's deadline bounds the batch: no work starts later than
-// ConsumerOptions.DeadlineMargin before it, running handlers are canceled
-// then (context.Cause is ErrDeadline), and what was not finished comes back
-// as DispositionRetryNow. HandleBatch returns after every handler it
+// ConsumerOptions.DeadlineMargin before it (or half the time left, when that
+// is less: a function whose timeout is shorter than the margin still gets
+// to work), running handlers are canceled then (context.Cause is
+// ErrDeadline), and what was not finished comes back as
+// DispositionRetryNow. HandleBatch returns after every handler it
 // started has returned, so handlers must honour their context.
 func (b *BatchHandler) HandleBatch(ctx context.Context, msgs []BatchMessage) []MessageOutcome {
 	out := make([]MessageOutcome, len(msgs))
@@ -156,7 +158,10 @@ func (b *BatchHandler) HandleBatch(ctx context.Context, msgs []BatchMessage) []M
 	if dl, ok := ctx.Deadline(); ok {
 		// The deadline is wall-clock time; the wait is on the Clock, so
 		// that tests can move it.
-		cut = b.c.opts.Clock.After(max(time.Until(dl)-b.c.opts.DeadlineMargin, 0))
+		// The margin is at most half the time left, so that a function
+		// whose timeout is shorter than DeadlineMargin still works.
+		left := time.Until(dl)
+		cut = b.c.opts.Clock.After(max(left-min(b.c.opts.DeadlineMargin, left/2), 0))
 	}
 	select {
 	case <-done:

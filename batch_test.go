@@ -215,3 +215,17 @@ func TestNewBatchHandlerValidates(t *testing.T) {
 		t.Errorf("zero BatchHandler: %+v", outs)
 	}
 }
+
+// TestBatchHandlerShortDeadline: a deadline shorter than DeadlineMargin
+// (a Lambda function with a 1-second timeout) still lets the batch work:
+// the margin is at most half the time left. It cut everything at once
+// before, and a Lambda function redelivered the same records for ever.
+func TestBatchHandlerShortDeadline(t *testing.T) {
+	env := newBatchEnv(t, func(context.Context, *pipelinestop.CallbackMessage) (map[string]string, error) { return nil, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	outs := env.b.HandleBatch(ctx, []pipelinestop.BatchMessage{{ID: "a", Body: cbMsgBody(accountToken(0), "Executing")}})
+	if got := dispositions(outs); !slices.Equal(got, []string{"a:delete"}) {
+		t.Fatalf("outcomes %v with a 1 s deadline and the default 2 s margin", got)
+	}
+}

@@ -198,8 +198,8 @@ type ConsumerOptions struct {
 	DrainTimeout time.Duration
 	// DeadlineMargin is how long before its context's deadline
 	// BatchHandler.HandleBatch starts no more work and cancels the running
-	// handlers (context.Cause is ErrDeadline). Default
-	// DefaultDeadlineMargin. The Consumer does not use it.
+	// handlers (context.Cause is ErrDeadline); at most half the time left.
+	// Default DefaultDeadlineMargin. The Consumer does not use it.
 	DeadlineMargin time.Duration
 	// ReceiveRetryMinDelay and ReceiveRetryMaxDelay bound the backoff
 	// after a failed receive. Defaults DefaultReceiveRetryMinDelay and

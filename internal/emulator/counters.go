@@ -108,6 +108,18 @@ func (e *Emulator) StopCalls(executionARN string) int {
 	return 0
 }
 
+// RefusedAnswers returns the Success and Failure calls for callbackToken
+// that were refused because the step had already ended (a second answer
+// with another ClientRequestToken), in order.
+func (e *Emulator) RefusedAnswers(callbackToken string) []Answer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.state.tokens[callbackToken]; ok {
+		return slices.Clone(s.refused)
+	}
+	return nil
+}
+
 // Answers returns the accepted Success and Failure calls for callbackToken
 // in order, replays included (marked Replay). Rejected calls are not listed.
 // A test asserts "no step answered twice with different outcomes" by

@@ -127,6 +127,7 @@ type stepRun struct {
 	stopDelay     time.Duration
 	timers        []*time.Timer
 	answers       []Answer
+	refused       []Answer // answers refused because the step had ended
 }
 
 func (s *stepRun) running() bool {

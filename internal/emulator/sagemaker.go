@@ -601,6 +601,7 @@ func (e *Emulator) answerStep(body []byte, outcome string) (any, *apiError) {
 		}
 	}
 	if !s.running() {
+		s.refused = append(s.refused, a)
 		return nil, conflict("Step %s of pipeline execution %s is already in a terminal status (%s).", s.def.Name, s.ex.arn, s.status)
 	}
 	s.answers = append(s.answers, a)
