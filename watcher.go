@@ -68,6 +68,10 @@ type WatcherOptions struct {
 	// events it does receive or, at worst, from the safety poll (see
 	// Options.SafetyInterval). A queue per process, fed by one rule
 	// target each, is the better design; HandBack is for a shared queue.
+	// With P processes on the queue, an event can reach the wrong ones
+	// HandBackReceives times in a row (about (1-1/P)^HandBackReceives of
+	// the time) and is then deleted: the waiting process notices the end
+	// at its next safety poll.
 	HandBack bool
 	// HandBackDelay is the delay before a handed-back event is visible
 	// again. Default DefaultHandBackDelay.

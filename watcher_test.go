@@ -45,6 +45,8 @@ type watchEnv struct {
 	clock  *fakeclock.Manual
 	s      *pipelinestop.Stopper
 	events chan pipelinestop.Event
+	// stopFirst stops the first Watcher's Run.
+	stopFirst func()
 }
 
 func newWatchEnv(t *testing.T, wOpts ...func(*pipelinestop.WatcherOptions)) *watchEnv {
@@ -70,7 +72,7 @@ func newWatchEnv(t *testing.T, wOpts ...func(*pipelinestop.WatcherOptions)) *wat
 
 func (env *watchEnv) startWatcher(wOpts ...func(*pipelinestop.WatcherOptions)) *pipelinestop.Watcher {
 	w := env.newWatcher(wOpts...)
-	env.run(w)
+	env.stopFirst = env.run(w)
 	return w
 }
 
@@ -83,16 +85,23 @@ func (env *watchEnv) newWatcher(wOpts ...func(*pipelinestop.WatcherOptions)) *pi
 	return w
 }
 
-func (env *watchEnv) run(w *pipelinestop.Watcher) {
+// run runs w until the test ends, or until the returned function is
+// called.
+func (env *watchEnv) run(w *pipelinestop.Watcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	env.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			env.t.Errorf("Watcher.Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				env.t.Errorf("Watcher.Run: %v", err)
+			}
+		})
+	}
+	env.t.Cleanup(stop)
+	return stop
 }
 
 func (env *watchEnv) send(bodies ...string) {
@@ -312,7 +321,9 @@ func TestWatcherManyWaits(t *testing.T) {
 // TestWatcherSharedQueue: two processes' Watchers on one queue, each
 // waiting for its own execution. With HandBack, an event received by the
 // process that does not wait for it is handed back and reaches the other.
-// The first Watcher receives both events (the second starts only then).
+// The first Watcher receives both events; the second starts once the first
+// has handed b's event back and has ended (with both running, the first
+// could receive it again up to HandBackReceives times: see HandBack).
 func TestWatcherSharedQueue(t *testing.T) {
 	env := newWatchEnv(t, func(o *pipelinestop.WatcherOptions) { o.HandBack, o.HandBackDelay = true, time.Second })
 	other := env.newWatcher(func(o *pipelinestop.WatcherOptions) { o.HandBack, o.HandBackDelay = true, time.Second })
@@ -357,8 +368,12 @@ func TestWatcherSharedQueue(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	if out := env.outcome(resA); out.Status != types.PipelineExecutionStatusStopped || out.Polls != 2 {
+		t.Fatalf("a: outcome %+v: want Stopped on its event, without a safety poll", out)
+	}
+	env.stopFirst()
 	env.run(other)
-	for _, res := range []<-chan *pipelinestop.Outcome{resA, resB} {
+	for _, res := range []<-chan *pipelinestop.Outcome{resB} {
 		if out := env.outcome(res); out.Status != types.PipelineExecutionStatusStopped || out.Polls != 2 {
 			t.Fatalf("outcome %+v: want Stopped on its event, without a safety poll", out)
 		}
