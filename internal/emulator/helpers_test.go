@@ -13,7 +13,7 @@ import (
 )
 
 // testTimeout bounds every wait in a test.
-const testTimeout = 10 * time.Second
+const testTimeout = 30 * time.Second
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
