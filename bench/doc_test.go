@@ -25,6 +25,17 @@
 //	    default retryer.
 //	  - TestScenarioConsumer: M callback messages; the Consumer versus a
 //	    one-at-a-time loop: messages/s, API calls and allocations per message.
+//	  - TestScenarioFleet: a rolling deployment's shutdown (issue 15): P
+//	    processes, each with its own client, Stopper and StopAll, stop E
+//	    executions each within a 30 s grace period, all at once, under one
+//	    rate limit of R calls/s; StopAll versus a goroutine per stop and a
+//	    sequential loop with the SDK's default retryer: time against N/R,
+//	    missed deadlines, requests per stop and the spread of the
+//	    processes' finish times. 5 x 4 at R = 10/s; -full: 50 x 20 at
+//	    R = 50/s. It also runs, at CI size, in plain go test, where it
+//	    asserts that StopAll stops every execution before its deadline:
+//
+//	go test ./bench -count=1 -v -run '^TestScenarioFleet$' -full -timeout 10m
 //
 // The scenarios assert behaviour (pipelinestop's own stops and answers
 // succeed), never speed: a MISS is reported, not failed.
