@@ -4,7 +4,7 @@
 // checkout instead of a published version.
 module example.com/usermodule
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
