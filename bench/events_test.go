@@ -84,6 +84,31 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 	return &eventsEnv{em: em, w: w}
 }
 
+// drain waits until the Watcher has taken every message off the queue,
+// visible or in flight (bounded by ctx and in count).
+func (env *eventsEnv) drain(ctx context.Context, t *testing.T) {
+	t.Helper()
+	sq := env.em.SQSClient()
+	url := env.em.QueueURL("pipeline-events")
+	for range maxPolls {
+		out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the events queue never drained")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the events queue never drained")
+}
+
 // ended returns when the emulator recorded arn's terminal status.
 func (env *eventsEnv) ended(arn string) (time.Time, error) {
 	at, ok, err := env.em.ExecutionEnded(arn)
@@ -160,37 +185,62 @@ func eventStrategies(w *pipelinestop.Watcher, slow bool) []evStrategy {
 	return ss
 }
 
-// testEventsLag: stops of 1 s to 60 s (CI: 1 s and 2 s), every strategy
-// waiting on its own executions, all at once; no injected event delay.
+// testEventsLag runs the lag scenario twice: with every stop made at once
+// (a burst of events), and with the stops made one after another, 20 ms
+// apart (-full only).
 func testEventsLag(t *testing.T) {
+	t.Run("burst", func(t *testing.T) { testEventsLagRun(t, 0) })
+	if *full {
+		t.Run("staggered", func(t *testing.T) { testEventsLagRun(t, 20*time.Millisecond) })
+	}
+}
+
+// testEventsLagRun: stops of 1 s to 60 s (CI: 1 s and 2 s), every strategy
+// waiting on its own executions; the k-th stop is made k*stagger after the
+// queue has drained the executions' start events; no injected event delay.
+func testEventsLagRun(t *testing.T, stagger time.Duration) {
 	classes := size([]time.Duration{time.Second, 2 * time.Second},
 		[]time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute})
 	reps := size(5, 20)
 	env := newEventsEnv(t)
 	client := env.em.SageMakerClient()
 	strategies := eventStrategies(env.w, *full) // 30 s polling takes up to 30 s more of real time: -full only
-	ctx := boundedCtx(t, slices.Max(classes)+2*slowPoll+2*time.Minute)
+	n := len(classes) * reps * len(strategies)
+	ctx := boundedCtx(t, slices.Max(classes)+2*slowPoll+2*time.Minute+time.Duration(n)*stagger)
 
-	runs := make([][][]evRun, len(classes))
-	var wg sync.WaitGroup
+	arns := make([][][]string, len(classes))
 	for ci, d := range classes {
-		ds := spread(d, reps)
-		arns := make([][]string, reps)
-		for r, dd := range ds {
+		arns[ci] = make([][]string, reps)
+		for r, dd := range spread(d, reps) {
 			step := fmt.Sprintf("Stop%dms", dd.Milliseconds())
 			env.em.SetStepTiming(step, emulator.StepTiming{Duration: emulator.Forever, StopDelay: dd})
-			arns[r] = startExecutions(t, env.em, fmt.Sprintf("events-%d-%d", ci, r), step, len(strategies))
+			arns[ci][r] = startExecutions(t, env.em, fmt.Sprintf("events-%d-%d", ci, r), step, len(strategies))
+			for _, arn := range arns[ci][r] {
+				if err := env.em.WaitStepStatus(ctx, arn, step, "Executing"); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
+	}
+	env.drain(ctx, t)
+	runs := make([][][]evRun, len(classes))
+	var wg sync.WaitGroup
+	k := 0
+	for ci, d := range classes {
+		ds := spread(d, reps)
 		runs[ci] = make([][]evRun, len(strategies))
 		for si, s := range strategies {
 			runs[ci][si] = make([]evRun, reps)
 			for r, dd := range ds {
-				arn := arns[r][si]
+				arn := arns[ci][r][si]
+				wait := time.Duration(k) * stagger
+				k++
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := env.em.WaitStepStatus(ctx, arn, fmt.Sprintf("Stop%dms", dd.Milliseconds()), "Executing"); err != nil {
-						t.Errorf("start: %v", err)
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
 						return
 					}
 					if err := bareStop(ctx, client, arn); err != nil {
@@ -221,7 +271,11 @@ func testEventsLag(t *testing.T) {
 		return
 	}
 
-	tb := newTable(fmt.Sprintf("(6) Waiting on events, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, all at once; no injected event delay", reps),
+	how := "all stops made at once"
+	if stagger > 0 {
+		how = fmt.Sprintf("the stops made %s apart", stagger)
+	}
+	tb := newTable(fmt.Sprintf("(6) Waiting on events, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, %s; no injected event delay", reps, how),
 		"stop", "strategy", "median lag", "p99 lag", "max lag", "median Describe", "max Describe", "formula 2+floor(d/S)",
 		"median List", "max List", "target", "verdict")
 	pooled := make([][]time.Duration, len(strategies))
@@ -259,6 +313,8 @@ func testEventsLag(t *testing.T) {
 		tb.row(s.name, len(pooled[si]), median(pooled[si]), p99(pooled[si]), slices.Max(pooled[si]), target, v)
 	}
 	tb.flush()
+	st := env.em.EventStats()
+	fmt.Printf("%d executions; %d events put on the queue, Watcher %+v\n", n, st.Delivered, env.w.Stats())
 	fmt.Println("lag = the emulator's terminal transition to Wait returning; S = safety interval; Describe target for a stop shorter than S: <= 2, List 0")
 }
 
