@@ -275,7 +275,7 @@ func testEventsLagRun(t *testing.T, stagger time.Duration) {
 	if stagger > 0 {
 		how = fmt.Sprintf("the stops made %s apart", stagger)
 	}
-	tb := newTable(fmt.Sprintf("(6) Waiting on events, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, %s; no injected event delay", reps, how),
+	tb := newTable(fmt.Sprintf("(7) Waiting on events, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, %s; no injected event delay", reps, how),
 		"stop", "strategy", "median lag", "p99 lag", "max lag", "median Describe", "max Describe", "formula 2+floor(d/S)",
 		"median List", "max List", "target", "verdict")
 	pooled := make([][]time.Duration, len(strategies))
@@ -303,7 +303,7 @@ func testEventsLagRun(t *testing.T, stagger time.Duration) {
 		}
 	}
 	tb.flush()
-	tb = newTable("(6) Waiting on events, pooled over every stop duration", "strategy", "waits", "median lag", "p99 lag", "max lag", "target", "verdict")
+	tb = newTable("(7) Waiting on events, pooled over every stop duration", "strategy", "waits", "median lag", "p99 lag", "max lag", "target", "verdict")
 	for si, s := range strategies {
 		target, v := "", ""
 		if s.safety > 0 {
@@ -339,7 +339,7 @@ func testEventsConcurrent(t *testing.T) {
 	env.em.SetStepTiming("Hold", emulator.StepTiming{Duration: emulator.Forever, StopDelay: d})
 	env.em.SetStepTiming("Run", emulator.StepTiming{Duration: d})
 
-	tb := newTable(fmt.Sprintf("(6) Concurrent waits in one process: %d at once (half stopped after a %s stop, half succeeding after %s), one queue, one Watcher", n, d, d),
+	tb := newTable(fmt.Sprintf("(7) Concurrent waits in one process: %d at once (half stopped after a %s stop, half succeeding after %s), one queue, one Watcher", n, d, d),
 		"strategy", "right status", "wall time", "CPU/wait", "allocated/wait", "allocs/wait", "Describe/wait", "List/wait", "Watcher delivered")
 	for pi, phase := range []string{"events (one Watcher)", "Wait polling (defaults)"} {
 		stopped := startExecutions(t, env.em, fmt.Sprintf("hold-%d", pi), "Hold", n/2)
@@ -471,7 +471,7 @@ func testEventsFaults(t *testing.T) {
 	}
 	st, ws := env.em.EventStats(), env.w.Stats()
 	bound := faultSafetyInterval + eventLagP99Target
-	tb := newTable(fmt.Sprintf("(6) Event faults: %d StopAndWait of 1.8-2.2 s stops; 20%% of events dropped, 10%% duplicated, each delayed 0-%s (reordered); safety interval %s", n, spreadMax, faultSafetyInterval),
+	tb := newTable(fmt.Sprintf("(7) Event faults: %d StopAndWait of 1.8-2.2 s stops; 20%% of events dropped, 10%% duplicated, each delayed 0-%s (reordered); safety interval %s", n, spreadMax, faultSafetyInterval),
 		"waits", "right status", "median lag", "p99 lag", "max lag", "target", "verdict")
 	row := func(name string, ls []time.Duration, target string, ok bool) {
 		if len(ls) == 0 {
@@ -572,7 +572,7 @@ func testEventsForced(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	tb := newTable(fmt.Sprintf("(6) Forced stop: %d executions per strategy held by a callback step with no consumer; grace %s", n, grace),
+	tb := newTable(fmt.Sprintf("(7) Forced stop: %d executions per strategy held by a callback step with no consumer; grace %s", n, grace),
 		"strategy", "ended Stopped", "answered once", "median wait", "max wait", "target", "verdict")
 	for si, s := range strategies {
 		var stopped, once int
