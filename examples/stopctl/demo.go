@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +52,10 @@ const (
 	demoCallback  = "Approve"
 	demoLambda    = "Score"
 	demoLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:score-model"
+	// demoEventsQueue receives SageMaker's pipeline events from the
+	// emulator's EventBridge rule, for the event-driven wait.
+	demoEventsQueue = "pipeline-events"
+	demoEventsRule  = "pipelinestop-pipeline-events"
 )
 
 // runDemo is "stopctl demo": the whole story against an in-process
@@ -112,6 +117,69 @@ type demo struct {
 	blocking   [][]pipelinestop.BlockingStep
 	cleanups   int
 	token      pipelinestop.CallbackToken
+	compared   []waitComparison // an event-driven and a polling Wait on the same execution
+}
+
+// waitComparison is how one extra Wait on the demo's execution saw its
+// end: the time from the terminal status to Wait returning, and its
+// DescribePipelineExecution calls.
+type waitComparison struct {
+	Strategy  string  `json:"strategy"`
+	LagMillis float64 `json:"lagMillis"`
+	Describes int64   `json:"describeCalls"`
+	Err       string  `json:"error,omitempty"`
+}
+
+// describeCounter counts the DescribePipelineExecution calls made through
+// it.
+type describeCounter struct {
+	pipelinestop.StopAPIClient
+	n atomic.Int64
+}
+
+func (c *describeCounter) DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+	c.n.Add(1)
+	return c.StopAPIClient.DescribePipelineExecution(ctx, in, optFns...)
+}
+
+// compareWaits starts, beside the story's own wait, an event-driven Wait
+// (through w) and a Wait that polls with the library's defaults, both on
+// arn. The returned function waits for both and records how they did.
+func (d *demo) compareWaits(ctx context.Context, emu *emulator.Emulator, sm *sagemaker.Client, w *pipelinestop.Watcher, arn string) func() {
+	strategies := []struct {
+		name string
+		opts func(*pipelinestop.Options)
+	}{
+		{"event-driven Wait (Watcher)", func(o *pipelinestop.Options) { o.Watcher = w }},
+		{"polling Wait (defaults)", func(*pipelinestop.Options) {}},
+	}
+	res := make([]waitComparison, len(strategies))
+	var wg sync.WaitGroup
+	for i, st := range strategies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &describeCounter{StopAPIClient: sm}
+			_, err := pipelinestop.New(c, st.opts).Wait(ctx, arn)
+			returned := time.Now()
+			res[i] = waitComparison{Strategy: st.name, Describes: c.n.Load()}
+			ended, ok, eerr := emu.ExecutionEnded(arn)
+			switch {
+			case err != nil:
+				res[i].Err = err.Error()
+			case eerr != nil || !ok:
+				res[i].Err = "the execution has not ended"
+			default:
+				res[i].LagMillis = float64(returned.Sub(ended).Microseconds()) / 1000
+			}
+		}()
+	}
+	return func() {
+		wg.Wait()
+		d.mu.Lock()
+		d.compared = res
+		d.mu.Unlock()
+	}
 }
 
 type timelineEntry struct {
@@ -130,6 +198,7 @@ type demoSummary struct {
 	EffectiveStops   int               `json:"effectiveStops"`
 	StopTokens       int               `json:"stopTokens"`
 	BlockingSeen     []string          `json:"blockingSeen"`
+	WaitComparison   []waitComparison  `json:"waitComparison,omitempty"`
 	CallbackAnswers  []string          `json:"callbackAnswers"`
 	ElapsedSeconds   float64           `json:"elapsedSeconds"`
 	Timeline         []demoTimelineRow `json:"timeline"`
@@ -168,6 +237,26 @@ func (d *demo) run(ctx context.Context) (*demoSummary, error) {
 	defer emu.Close()
 	sm, sq := emu.SageMakerClient(), emu.SQSClient()
 	d.say("emulator listening on %s (conflict window %s after each step change)", emu.URL(), demoConflictWindow)
+
+	// SageMaker's status events, through an EventBridge rule to a queue
+	// (as `stopctl events setup` makes them), read by one Watcher.
+	evs, err := setUpEvents(ctx, sq, emu.EventBridgeClient(), sm, demoEventsQueue, demoEventsRule, nil)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	watcher, err := pipelinestop.NewWatcher(sq, evs.QueueURL, func(o *pipelinestop.WatcherOptions) { o.WaitTimeSeconds = 1 })
+	if err != nil {
+		return nil, err
+	}
+	watcherCtx, cancelWatcher := context.WithCancel(ctx)
+	watcherDone := make(chan error, 1)
+	go func() { watcherDone <- watcher.Run(watcherCtx) }()
+	stopWatcher := sync.OnceValue(func() error {
+		cancelWatcher()
+		return <-watcherDone
+	})
+	defer stopWatcher()
+	d.say("EventBridge rule %s sends pipeline status events to queue %s, read by one Watcher", demoEventsRule, demoEventsQueue)
 
 	qout, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(demoQueue)})
 	if err != nil {
@@ -280,6 +369,7 @@ func (d *demo) run(ctx context.Context) (*demoSummary, error) {
 	}
 
 	c.Println("")
+	compared := d.compareWaits(ctx, emu, sm, watcher, arn)
 	d.say("%s the execution while %s waits for an answer and %s runs", c.bold("stopping"), demoCallback, demoLambda)
 	s := pipelinestop.New(sm, func(o *pipelinestop.Options) {
 		o.OnEvent = d.stopEvent
@@ -298,6 +388,10 @@ func (d *demo) run(ctx context.Context) (*demoSummary, error) {
 	d.pollSteps(ctx, sm, arn)
 	if err := stopConsumer(); err != nil {
 		return nil, fmt.Errorf("demo: consumer: %w", err)
+	}
+	compared()
+	if err := stopWatcher(); err != nil {
+		return nil, fmt.Errorf("demo: events: %w", err)
 	}
 	if dout, err := sm.DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}); err == nil {
 		d.record(aws.ToTime(dout.LastModifiedTime), "execution %s", dout.PipelineExecutionStatus)
@@ -511,6 +605,19 @@ func (d *demo) finish(emu *emulator.Emulator, arn, queueURL string, out *pipelin
 		sum.OK = false
 		sum.Problems = append(sum.Problems, ch.bad)
 		c.Printf("  %s %s", c.red("✗"), ch.bad)
+	}
+
+	if len(d.compared) > 0 {
+		sum.WaitComparison = d.compared
+		c.Println("")
+		c.Println(c.bold("Waiting on events beside polling") + " (two more waits on this execution, from the stop on)")
+		for _, w := range d.compared {
+			if w.Err != "" {
+				c.Printf("  %-28s %s", w.Strategy+":", c.red(w.Err))
+				continue
+			}
+			c.Printf("  %-28s saw the end %.1f ms after Stopped, %d Describe call%s", w.Strategy+":", w.LagMillis, w.Describes, plural(int(w.Describes)))
+		}
 	}
 
 	slices.SortStableFunc(d.timeline, func(a, b timelineEntry) int { return a.at.Compare(b.at) })

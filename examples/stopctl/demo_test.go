@@ -42,6 +42,11 @@ func TestDemo(t *testing.T) {
 		"A callback step sends its queue a message and waits for an answer",
 		"Conflict window: for 600ms after each step change",
 		"The execution stopped properly.",
+		"EventBridge rule pipelinestop-pipeline-events sends pipeline status events to queue pipeline-events, read by one Watcher",
+		"Waiting on events beside polling (two more waits on this execution, from the stop on)",
+		"event-driven Wait (Watcher): saw the end ", // lag in ms follows
+		" after Stopped, 2 Describe calls\n",        // subscribe-then-describe and the confirmation
+		"polling Wait (defaults):     saw the end ",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q", want)
@@ -68,6 +73,13 @@ func TestDemoJSON(t *testing.T) {
 	if !sum.OK || sum.FinalStatus != "Stopped" || sum.ConflictsRetried < 1 || sum.EffectiveStops != 1 || sum.StopTokens != 1 ||
 		len(sum.BlockingSeen) != 2 || len(sum.CallbackAnswers) != 1 || sum.CallbackAnswers[0] != "Success" || len(sum.Timeline) == 0 {
 		t.Fatalf("summary %+v", sum)
+	}
+	if len(sum.WaitComparison) != 2 {
+		t.Fatalf("wait comparison %+v; want an event-driven and a polling wait", sum.WaitComparison)
+	}
+	ev, poll := sum.WaitComparison[0], sum.WaitComparison[1]
+	if ev.Err != "" || poll.Err != "" || ev.Describes != 2 || poll.Describes < 2 || ev.LagMillis < 0 || poll.LagMillis < 0 {
+		t.Fatalf("wait comparison %+v; want both ended, the event-driven one after 2 Describe calls", sum.WaitComparison)
 	}
 }
 

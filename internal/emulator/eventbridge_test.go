@@ -436,6 +436,65 @@ func TestEventFaultsDeterministic(t *testing.T) {
 	}
 }
 
+// TestEmittedEventsMarkDropped checks that EmittedEvents marks exactly the
+// events DropRate kept off the bus, and that none of them arrives.
+func TestEmittedEventsMarkDropped(t *testing.T) {
+	e := StartTest(t, Config{Timing: Timing{StepDuration: -1}, Seed: 3, EventFaults: EventFaults{DropRate: 0.4}})
+	url := routeToQueue(t, e, "all", "all", `{"source":["aws.sagemaker"]}`)
+	runSequential(t, e, 5)
+	st := e.EventStats()
+	evs := receiveEvents(t, e, url, func(evs []decodedEvent) bool { return len(evs) >= st.Emitted-st.Dropped })
+	got := map[string]bool{}
+	for _, ev := range evs {
+		got[ev.ID] = true
+	}
+	dropped := 0
+	for _, ev := range e.EmittedEvents() {
+		if ev.Dropped {
+			dropped++
+		}
+		if ev.Dropped == got[ev.ID] {
+			t.Errorf("event %s (%s->%s): Dropped %v, delivered %v", ev.ID, ev.Previous, ev.Current, ev.Dropped, got[ev.ID])
+		}
+	}
+	if st.Dropped == 0 || dropped != st.Dropped {
+		t.Errorf("%d events marked dropped; stats %+v", dropped, st)
+	}
+}
+
+// TestExecutionEnded checks that ExecutionEnded reports when an execution
+// reached its terminal status, and nothing while it runs.
+func TestExecutionEnded(t *testing.T) {
+	e := StartTest(t, Config{Timing: Timing{StepDuration: -1}})
+	e.SetStepTiming("L", StepTiming{Duration: Forever})
+	if _, err := e.CreatePipeline("long", Definition(Step{Name: "L"})); err != nil {
+		t.Fatal(err)
+	}
+	running, err := e.StartExecution("long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok, err := e.ExecutionEnded(running); err != nil || ok || !at.IsZero() {
+		t.Errorf("running execution: ExecutionEnded = %v, %v, %v; want zero, false, nil", at, ok, err)
+	}
+	before := time.Now()
+	runSequential(t, e, 1)
+	after := time.Now()
+	var done string
+	for _, ev := range e.EmittedEvents() {
+		if ev.Current == StatusSucceeded && ev.StepName == "" {
+			done = ev.ExecutionARN
+		}
+	}
+	at, ok, err := e.ExecutionEnded(done)
+	if err != nil || !ok || at.Before(before) || at.After(after) {
+		t.Errorf("ended execution: ExecutionEnded = %v, %v, %v; want a time within [%v, %v]", at, ok, err, before, after)
+	}
+	if _, _, err := e.ExecutionEnded(running + "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown execution: %v, want ErrNotFound", err)
+	}
+}
+
 // TestEventDelaySpreadReorders checks that a delay spread delivers events
 // late and out of order, and that every event still arrives.
 func TestEventDelaySpreadReorders(t *testing.T) {

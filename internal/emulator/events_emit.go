@@ -95,6 +95,8 @@ type EmittedEvent struct {
 	Previous, Current string
 	// Body is the event's JSON, as an SQS target receives it.
 	Body string
+	// Dropped says EventFaults.DropRate kept the event off the bus.
+	Dropped bool
 }
 
 // EventStats counts what happened to events.
@@ -291,6 +293,7 @@ func (e *Emulator) emit(detailType string, ex *execution, step, prev, cur string
 	f := d.faults
 	if f.DropRate > 0 && d.rng.Float64() < f.DropRate {
 		d.stats.Dropped++
+		d.emitted[len(d.emitted)-1].Dropped = true
 		d.mu.Unlock()
 		e.log.Debug("fault: event dropped", "detail_type", detailType, "execution", ex.arn, "step", step, "status", cur)
 		return

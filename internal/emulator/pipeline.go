@@ -98,6 +98,7 @@ type execution struct {
 	failureReason string
 	created       time.Time
 	modified      time.Time
+	ended         time.Time // when the execution last reached a terminal status; zero while it runs
 	conflictUntil time.Time
 
 	steps    []*stepRun // started steps, in start order, retried runs included
@@ -192,6 +193,11 @@ func (e *Emulator) setExecution(ex *execution, status, reason string) {
 	}
 	e.log.Debug("execution status", "execution", ex.arn, "status", status, "reason", reason)
 	e.touch(ex)
+	if terminal(status) {
+		ex.ended = ex.modified
+	} else {
+		ex.ended = time.Time{}
+	}
 	e.emitExecutionEvent(ex, prev) // every execution status change passes here
 }
 

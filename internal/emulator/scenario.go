@@ -168,6 +168,19 @@ func (e *Emulator) ExecutionStatus(executionARN string) (status, failureReason s
 	return ex.status, ex.failureReason, nil
 }
 
+// ExecutionEnded returns when the execution reached its terminal status,
+// to the nanosecond (LastModifiedTime is sent in milliseconds), and
+// whether it has: a zero time and false while it runs or stops.
+func (e *Emulator) ExecutionEnded(executionARN string) (time.Time, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex, ok := e.state.executions[executionARN]
+	if !ok {
+		return time.Time{}, false, fmt.Errorf("%w: execution %s", ErrNotFound, executionARN)
+	}
+	return ex.ended, !ex.ended.IsZero(), nil
+}
+
 // StepStatus returns a step's status, or "" when the step has not started.
 func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
 	e.mu.Lock()
