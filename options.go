@@ -121,9 +121,10 @@ type Options struct {
 	// status is polled. Default DefaultStepsInterval.
 	StepsInterval time.Duration
 
-	// Watcher, if set and running, makes Wait (and StopAndWait, and
-	// StopAll with Wait) wait for SageMaker's EventBridge events instead of
-	// polling: it subscribes to the execution's events, makes one
+	// Watcher, if set, makes Wait (and StopAndWait, and StopAll with
+	// Wait) wait for SageMaker's EventBridge events instead of polling
+	// while the Watcher's Run is under way (before it starts, or after it
+	// ended, Wait polls as without one, and switches when a Run starts): it subscribes to the execution's events, makes one
 	// DescribePipelineExecution, and then describes again only when an
 	// event says the execution ended (to confirm it: events are hints) and
 	// every SafetyInterval in case an event was lost. Step events keep

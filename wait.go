@@ -174,14 +174,13 @@ func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(
 func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o *Options, start time.Time) (*Outcome, error) {
 	out := &Outcome{ExecutionARN: arn}
 	in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
-	delay := o.MinDelay
+	delay := o.MinDelay // the polling delay, when no Watcher runs
 	var sub *subscription
 	if o.Watcher != nil {
 		// Subscribe before the first poll: an event sent before the
 		// subscription is never seen, but the poll sees its change.
 		sub = o.Watcher.subscribe(arn)
 		defer sub.close()
-		delay = o.SafetyInterval
 	}
 	safetyPoll := false   // this poll is a Watcher wait's safety poll
 	var forceAt time.Time // when CallbackFail answers the callback steps
@@ -250,43 +249,78 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 				}
 			}
 		}
+		// With a running Watcher, wait for its events and poll every
+		// SafetyInterval; without one (never started, or its Run ended),
+		// poll as usual until a Run starts.
+		started := o.Watcher.startSignal()
+		runDone := o.Watcher.runDone()
 		pause := delay
+		if runDone != nil {
+			pause = o.SafetyInterval
+		}
 		if !forceAt.IsZero() {
 			pause = min(pause, max(forceAt.Sub(o.Clock.Now()), 0))
 		}
-		if sub != nil {
+		if runDone != nil {
 			var err error
-			if safetyPoll, err = s.waitForHint(ctx, o, sub, out, start, pause); err != nil {
+			if safetyPoll, err = s.waitForHint(ctx, o, sub, out, start, pause, runDone); err != nil {
 				return out, s.waitError(out, o, start, lastErr, err)
 			}
 			continue
 		}
-		if err := retry.Sleep(ctx, o.Clock, pause); err != nil {
+		safetyPoll = true // no events: every poll may list the steps
+		if err := sleepOrStart(ctx, o.Clock, pause, started); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
 		delay = grow(delay, o.DelayMultiplier, o.MaxDelay)
 	}
 }
 
+// sleepOrStart is retry.Sleep that also ends when started is closed (a
+// Watcher's Run started); started may be nil.
+func sleepOrStart(ctx context.Context, clock Clock, d time.Duration, started <-chan struct{}) error {
+	if started == nil {
+		return retry.Sleep(ctx, clock, d)
+	}
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-clock.After(d):
+	case <-started:
+	}
+	return ctx.Err()
+}
+
 // waitForHint waits until an event says the execution ended, or until the
-// next safety poll is due (safety true), or ctx ends. Step events that
-// arrive meanwhile update out.Blocking.
-func (s *Stopper) waitForHint(ctx context.Context, o *Options, sub *subscription, out *Outcome, start time.Time, pause time.Duration) (safety bool, err error) {
+// next safety poll is due or the Watcher's Run ends (safety true), or ctx
+// ends. Events that arrive meanwhile update out.Status (a status event that
+// is not terminal is believed until the next poll) and out.Blocking.
+func (s *Stopper) waitForHint(ctx context.Context, o *Options, sub *subscription, out *Outcome, start time.Time,
+	pause time.Duration, runDone <-chan struct{}) (safety bool, err error) {
 	timer := o.Clock.After(pause)
 	for {
-		terminal, steps, changed := sub.hints()
-		if changed && !slices.Equal(steps, out.Blocking) {
-			out.Blocking = steps
-			o.emit(ctx, Event{Type: EventBlocked, ExecutionARN: out.ExecutionARN, Status: out.Status,
-				Blocking: steps, Elapsed: o.Clock.Now().Sub(start)})
+		h := sub.hints()
+		if h.status != "" && !IsTerminal(h.status) && h.status != out.Status {
+			out.Status = h.status
+			o.emit(ctx, Event{Type: EventStatus, ExecutionARN: out.ExecutionARN, Status: h.status,
+				Elapsed: o.Clock.Now().Sub(start)})
 		}
-		if terminal {
+		if h.stepsChanged && !slices.Equal(h.blocking, out.Blocking) {
+			out.Blocking = h.blocking
+			o.emit(ctx, Event{Type: EventBlocked, ExecutionARN: out.ExecutionARN, Status: out.Status,
+				Blocking: h.blocking, Elapsed: o.Clock.Now().Sub(start)})
+		}
+		if h.ended {
 			return false, nil
 		}
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-timer:
+			return true, nil
+		case <-runDone:
 			return true, nil
 		case <-sub.notify:
 		}

@@ -139,6 +139,9 @@ type Watcher struct {
 	opts     WatcherOptions
 	obs      observer
 	running  atomic.Bool
+	// done is closed when the Run under way ends; nil while none runs.
+	// started is closed (and replaced) when a Run starts. Guarded by mu.
+	done, started chan struct{}
 
 	mu      sync.Mutex
 	subs    map[string]map[*subscription]struct{} // by execution ARN
@@ -180,7 +183,8 @@ func NewWatcher(queue QueueAPIClient, queueURL string, optFns ...func(*WatcherOp
 	obsOpts := Options{OnEvent: o.OnEvent, Logger: o.Logger, Clock: o.Clock}.withDefaults()
 	o.Clock = obsOpts.Clock
 	return &Watcher{queue: queue, queueURL: queueURL, opts: o, obs: obsOpts.observer(),
-		subs: map[string]map[*subscription]struct{}{}, seen: map[string]struct{}{}, warned: map[string]bool{}}, nil
+		subs: map[string]map[*subscription]struct{}{}, seen: map[string]struct{}{}, warned: map[string]bool{},
+		started: make(chan struct{})}, nil
 }
 
 // Stats returns the counts so far.
@@ -195,13 +199,24 @@ func (w *Watcher) Stats() WatcherStats {
 // Transient receive errors are retried with backoff. Run returns only after
 // every goroutine it started has ended.
 func (w *Watcher) Run(ctx context.Context) error {
-	if w == nil || w.queue == nil || w.subs == nil {
+	if w == nil || w.queue == nil || w.subs == nil || w.started == nil {
 		return fmt.Errorf("%w: the Watcher was not made by NewWatcher", ErrInvalidWatcher)
 	}
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("pipelinestop: Watcher.Run is already running")
 	}
 	defer w.running.Store(false)
+	w.mu.Lock()
+	w.done = make(chan struct{})
+	close(w.started)
+	w.started = make(chan struct{})
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		close(w.done)
+		w.done = nil
+		w.mu.Unlock()
+	}()
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(w.queueURL),
 		MaxNumberOfMessages: maxBatch,
@@ -433,6 +448,32 @@ type stepHint struct {
 	step BlockingStep
 }
 
+// runDone returns a channel that is closed when the Watcher's Run under
+// way ends, or nil when w is nil or no Run is under way: then a wait polls.
+func (w *Watcher) runDone() <-chan struct{} {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == nil {
+		return nil
+	}
+	return w.done
+}
+
+// startSignal returns a channel that is closed when a Run of w starts
+// (nil when w is nil): a wait that polls because no Run was under way
+// switches to events then.
+func (w *Watcher) startSignal() <-chan struct{} {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.started
+}
+
 // subscribe starts watching arn's events; close ends it.
 func (w *Watcher) subscribe(arn string) *subscription {
 	s := &subscription{w: w, arn: arn, notify: make(chan struct{}, 1), steps: map[string]stepHint{}}
@@ -492,26 +533,38 @@ func (s *subscription) add(ev sageMakerEvent, d *eventDetail) {
 	}
 }
 
-// hints returns whether an event said the execution ended since the last
-// call (each such event is reported once: the Describe it causes is the
-// truth), and the steps that block it according to step events when they
-// changed since the last call (changed false otherwise).
-func (s *subscription) hints() (terminal bool, blocking []BlockingStep, changed bool) {
+// hint is what a subscription's events say.
+type hint struct {
+	// ended: an event said the execution ended, since the last call (each
+	// such event is reported once: the Describe it causes is the truth).
+	ended bool
+	// status is the newest execution status event's status, or "".
+	status types.PipelineExecutionStatus
+	// blocking are the steps that block the execution according to step
+	// events, when stepsChanged: they changed since the last call.
+	blocking     []BlockingStep
+	stepsChanged bool
+}
+
+// hints returns what the events received so far say.
+func (s *subscription) hints() hint {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	terminal, s.ended = s.ended, false
+	h := hint{ended: s.ended, status: s.status}
+	s.ended = false
 	if !s.changed {
-		return terminal, nil, false
+		return h
 	}
 	s.changed = false
-	for _, h := range s.steps {
-		switch h.step.Status {
+	h.stepsChanged = true
+	for _, st := range s.steps {
+		switch st.step.Status {
 		case types.StepStatusStarting, types.StepStatusExecuting, types.StepStatusStopping:
-			blocking = append(blocking, h.step)
+			h.blocking = append(h.blocking, st.step)
 		}
 	}
-	sortSteps(blocking)
-	return terminal, blocking, true
+	sortSteps(h.blocking)
+	return h
 }
 
 // hasSteps reports whether step events have told about any step.

@@ -373,9 +373,20 @@ func TestWatcherSharedQueue(t *testing.T) {
 	}
 	env.stopFirst()
 	env.run(other)
-	for _, res := range []<-chan *pipelinestop.Outcome{resB} {
-		if out := env.outcome(res); out.Status != types.PipelineExecutionStatusStopped || out.Polls != 2 {
-			t.Fatalf("outcome %+v: want Stopped on its event, without a safety poll", out)
+	if out := env.outcome(resB); out.Status != types.PipelineExecutionStatusStopped || out.Polls != 2 {
+		t.Fatalf("b: outcome %+v: want Stopped at its second poll, without a safety poll", out)
+	}
+	// The event handed back by the first Watcher reaches the second (after
+	// the hand-back delay), which delivers it to b's subscription if b
+	// still waits, or counts it as unwatched.
+	for deadline := time.After(10 * time.Second); ; {
+		if st := other.Stats(); st.Delivered+st.Unwatched >= 1 && st.Received >= 1 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the handed-back event never reached the second Watcher: %+v", other.Stats())
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
@@ -387,5 +398,58 @@ func TestNewWatcherValidates(t *testing.T) {
 	var w pipelinestop.Watcher
 	if err := w.Run(context.Background()); !errors.Is(err, pipelinestop.ErrInvalidWatcher) {
 		t.Errorf("zero Watcher: %v", err)
+	}
+}
+
+// TestWatcherNotRunning: a Watcher whose Run never started, or has ended,
+// gives no events: Wait polls as if it had none (it waited for the safety
+// poll before, and a forgotten Run made every wait a timeout).
+func TestWatcherNotRunning(t *testing.T) {
+	em := emulator.StartTest(t, emulator.Config{})
+	url, err := em.CreateQueue("pipeline-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipelinestop.NewWatcher(em.SQSClient(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: 300 * time.Millisecond})
+	arn := startPipeline(t, em, "idle-watcher", emulator.Step{Name: "Train"})
+	s := pipelinestop.New(em.SageMakerClient(), fastWait, func(o *pipelinestop.Options) { o.Watcher = w })
+	out, err := s.StopAndWait(testCtx(t, 10*time.Second), arn)
+	if err != nil || out.Status != types.PipelineExecutionStatusStopped {
+		t.Fatalf("StopAndWait with a Watcher that does not run: %+v, %v; want Stopped by polling", out, err)
+	}
+}
+
+// TestWatcherStatusHint: a status event that is not terminal (Stopping)
+// updates the wait's status without a Describe call.
+func TestWatcherStatusHint(t *testing.T) {
+	env := newWatchEnv(t)
+	arn := env.stoppingExecution("hinted")
+	describes := env.em.Requests("DescribePipelineExecution")
+	res := env.waitFor(arn) // its first poll saw Stopping
+	env.send(statusEvent("x1", arn, "Executing", time.Now().Add(time.Second)))
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case ev := <-env.events:
+			if ev.Type != pipelinestop.EventStatus || ev.Status != types.PipelineExecutionStatusExecuting {
+				continue
+			}
+			if d := env.em.Requests("DescribePipelineExecution") - describes; d != 1 {
+				t.Fatalf("%d Describe calls; the hint must cost none", d)
+			}
+		case <-deadline:
+			t.Fatal("the status event did not update the wait")
+		}
+		break
+	}
+	if err := env.em.CompleteStep(arn, "Notify-hinted"); err != nil {
+		t.Fatal(err)
+	}
+	env.send(statusEvent("x2", arn, "Stopped", time.Now().Add(2*time.Second)))
+	if out := env.outcome(res); out.Status != types.PipelineExecutionStatusStopped {
+		t.Fatalf("outcome %+v", out)
 	}
 }
