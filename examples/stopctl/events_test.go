@@ -63,7 +63,8 @@ func TestStopAnswerCallbacks(t *testing.T) {
 	arn := te.start(t, "held", emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback, SqsQueueURL: url})
 	te.waitStep(t, arn, "Approve", emulator.StatusExecuting)
 	r := te.stopctl(t, "stop", "--wait", "--answer-callbacks", "fail", "--grace", "200ms", "--timeout", "30s", arn)
-	if r.code != exitOK || !strings.Contains(r.stdout, "Stopped") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "Stopped") ||
+		!strings.Contains(r.stdout, `callback step "Approve" answered with a failure by stopctl`) {
 		t.Fatalf("stop --answer-callbacks fail: %s", r)
 	}
 	if r := te.stopctl(t, "stop", "--answer-callbacks", "maybe", arn); r.code != exitUsage {

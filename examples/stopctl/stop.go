@@ -169,8 +169,11 @@ type execReport struct {
 	FailureReason  string           `json:"failureReason,omitempty"`
 	ElapsedSeconds float64          `json:"elapsedSeconds"`
 	Blocking       []blockingReport `json:"blocking,omitempty"`
-	Error          string           `json:"error,omitempty"`
-	ExitCode       int              `json:"exitCode"`
+	// Answered are the callback steps stopctl answered with a failure
+	// (--answer-callbacks fail) because nobody else did in time.
+	Answered []blockingReport `json:"answeredByStopctl,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	ExitCode int              `json:"exitCode"`
 
 	err error
 }
@@ -208,8 +211,15 @@ func (e *env) newExecReport(r pipelinestop.BatchResult) execReport {
 	if out := r.Outcome; out != nil {
 		rep.Status, rep.FailureReason = string(out.Status), out.FailureReason
 		rep.ElapsedSeconds = out.Elapsed.Seconds()
+		answered := map[string]bool{}
+		for _, b := range out.Answered {
+			rep.Answered = append(rep.Answered, newBlockingReport(b))
+			answered[b.Name] = true
+		}
 		for _, b := range out.Blocking {
-			rep.Blocking = append(rep.Blocking, newBlockingReport(b))
+			if !answered[b.Name] || !pipelinestop.IsTerminal(out.Status) {
+				rep.Blocking = append(rep.Blocking, newBlockingReport(b))
+			}
 		}
 	}
 	if r.Err != nil {
@@ -303,6 +313,9 @@ func (e *env) printReport(rep execReport, multi bool) {
 			s += ": " + rep.FailureReason
 		}
 		parts = append(parts, s)
+	}
+	for _, a := range rep.Answered {
+		parts = append(parts, fmt.Sprintf("callback step %q answered with a failure by stopctl (nobody answered in time)", a.Name))
 	}
 	fmt.Fprintf(e.stdout, "%s  %s\n", name, strings.Join(parts, "; "))
 }
