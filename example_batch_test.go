@@ -84,3 +84,41 @@ func ExampleOptions_callbacks() {
 	// answered: Approve
 	// status: Stopped
 }
+
+// A Watcher reads SageMaker's EventBridge events from an SQS queue (the
+// target of a rule: pipelinestoptest.Server.RouteEventsToQueue here,
+// `stopctl events setup` against AWS) and wakes the waits that have it in
+// Options.Watcher: they poll once, then only to confirm the end an event
+// announced, and every SafetyInterval in case an event was lost.
+func ExampleWatcher() {
+	client, arn, em, closeEmulator := exampleExecution(pipelinestoptest.Step{Name: "Train"})
+	defer closeEmulator()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	queueURL, err := em.RouteEventsToQueue(ctx, "pipeline-events")
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := pipelinestop.NewWatcher(em.SQSClient(), queueURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watching := make(chan error, 1)
+	go func() { watching <- w.Run(watchCtx) }() // one receive loop for every wait
+	defer func() {
+		stopWatching()
+		<-watching
+	}()
+
+	s := pipelinestop.New(client, func(o *pipelinestop.Options) { o.Watcher = w })
+	out, err := s.StopAndWait(ctx, arn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("status:", out.Status)
+	fmt.Println("at most two polls:", out.Polls <= 2) // one, and one to confirm the event
+	// Output:
+	// status: Stopped
+	// at most two polls: true
+}

@@ -1,11 +1,14 @@
 package pipelinestoptest
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
 )
@@ -84,4 +87,31 @@ func (s *Server) SetEventFaults(f EventFaults) error {
 func (s *Server) EventStats() EventStats {
 	st := s.e.EventStats()
 	return EventStats{Emitted: st.Emitted, Dropped: st.Dropped, Duplicated: st.Duplicated, Delivered: st.Delivered, Undeliverable: st.Undeliverable}
+}
+
+// RouteEventsToQueue creates (if needed) the queue named queueName and an
+// EventBridge rule on the default bus that sends it every SageMaker
+// pipeline event (both detail types), as `stopctl events setup` does
+// against AWS, and returns the queue's URL: the queue to give a
+// pipelinestop.Watcher. Calling it again for the same queue is harmless.
+func (s *Server) RouteEventsToQueue(ctx context.Context, queueName string) (string, error) {
+	url, err := s.CreateQueue(queueName)
+	if err != nil {
+		return "", err
+	}
+	pattern := fmt.Sprintf(`{"source":[%q],"detail-type":[%q,%q]}`, EventSource, DetailTypeExecutionStatus, DetailTypeStepStatus)
+	eb := s.EventBridgeClient()
+	rule := "pipelinestoptest-" + queueName
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventPattern: aws.String(pattern)}); err != nil {
+		return "", fmt.Errorf("route events to queue %s: %w", queueName, err)
+	}
+	out, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule),
+		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(s.QueueARN(queueName))}}})
+	if err != nil {
+		return "", fmt.Errorf("route events to queue %s: %w", queueName, err)
+	}
+	if out.FailedEntryCount > 0 {
+		return "", fmt.Errorf("route events to queue %s: the target was refused", queueName)
+	}
+	return url, nil
 }
