@@ -27,11 +27,16 @@
 // AWS does, so the SDK's own serializers, error types and retries are
 // exercised. Credentials and signatures are accepted unchecked.
 //
-// SageMaker: CreatePipeline, DescribePipeline, StartPipelineExecution,
-// DescribePipelineExecution, ListPipelineExecutions,
-// ListPipelineExecutionSteps, StopPipelineExecution,
-// SendPipelineExecutionStepSuccess, SendPipelineExecutionStepFailure and,
-// as the emulator grows, the operations its package documentation lists.
+// SageMaker: CreatePipeline, UpdatePipeline, DeletePipeline,
+// DescribePipeline, ListPipelines, StartPipelineExecution,
+// DescribePipelineExecution, DescribePipelineDefinitionForExecution,
+// ListPipelineExecutions, ListPipelineExecutionSteps (stable page tokens),
+// ListPipelineParametersForExecution, StopPipelineExecution,
+// RetryPipelineExecution, SendPipelineExecutionStepSuccess and
+// SendPipelineExecutionStepFailure. Definitions are validated as SageMaker
+// validates them; property references (Parameters, Execution, step
+// outputs, Std:Join) are resolved and order the steps; Condition steps run
+// one branch and Fail steps fail the execution.
 // Callback steps send their {"token", "pipelineExecutionArn", "arguments",
 // "status"} message to their queue when they start, and a second message
 // with status "Stopping" when the execution is stopped while they wait;
