@@ -10,114 +10,19 @@ emulator's endpoint in PIPELINESTOP_ENDPOINT. Exit status 0 on success;
 every problem is printed on its own line starting with "FAIL".
 """
 
-import base64
 import json
 import os
 import re
-import sys
 import time
 
 import boto3
 import botocore.config
-import botocore.exceptions
+
+from botomodel import answer_hook, called, check_served, error_checker, fail, finish
 
 ENDPOINT = os.environ["PIPELINESTOP_ENDPOINT"]
 SERVED = set(filter(None, os.environ.get("PIPELINESTOP_EVENTS_OPERATIONS", "").split(",")))
 EXECUTION_ARN = os.environ.get("PIPELINESTOP_EXECUTION_ARN", "")
-
-problems = []
-called = set()
-
-
-def fail(msg):
-    problems.append(msg)
-    print("FAIL", msg, flush=True)
-
-
-def check(shape, value, path):
-    """Checks a raw JSON value against a botocore shape."""
-    t = shape.type_name
-    m = shape.metadata
-    if t == "structure":
-        if not isinstance(value, dict):
-            return fail(f"{path}: {type(value).__name__}, want an object")
-        wire = {mem.serialization.get("name", name): (name, mem) for name, mem in shape.members.items()}
-        for key, v in value.items():
-            if key not in wire:
-                fail(f"{path}: member {key!r} is not in the model ({sorted(wire)})")
-                continue
-            check(wire[key][1], v, f"{path}.{key}")
-        for req in shape.required_members:
-            wname = shape.members[req].serialization.get("name", req)
-            if wname not in value:
-                fail(f"{path}: required member {wname!r} missing")
-    elif t == "list":
-        if not isinstance(value, list):
-            return fail(f"{path}: {type(value).__name__}, want a list")
-        if "min" in m and len(value) < m["min"] or "max" in m and len(value) > m["max"]:
-            fail(f"{path}: {len(value)} items, want {m.get('min')}..{m.get('max')}")
-        for i, v in enumerate(value):
-            check(shape.member, v, f"{path}[{i}]")
-    elif t == "map":
-        if not isinstance(value, dict):
-            return fail(f"{path}: {type(value).__name__}, want an object")
-        for k, v in value.items():
-            check(shape.key, k, f"{path}<key {k!r}>")
-            check(shape.value, v, f"{path}[{k!r}]")
-    elif t == "string":
-        if not isinstance(value, str):
-            return fail(f"{path}: {type(value).__name__} {value!r}, want a string")
-        if shape.enum and value not in shape.enum:
-            fail(f"{path}: {value!r} is not one of {shape.enum}")
-        if "min" in m and len(value) < m["min"] or "max" in m and len(value) > m["max"]:
-            fail(f"{path}: length {len(value)}, want {m.get('min')}..{m.get('max')}")
-        if "pattern" in m and not re.search(m["pattern"], value):
-            fail(f"{path}: {value!r} does not match {m['pattern']}")
-    elif t in ("integer", "long"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return fail(f"{path}: {value!r}, want an integer")
-        if "min" in m and value < m["min"] or "max" in m and value > m["max"]:
-            fail(f"{path}: {value}, want {m.get('min')}..{m.get('max')}")
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            fail(f"{path}: {value!r}, want a boolean")
-    elif t == "blob":
-        try:
-            base64.b64decode(value, validate=True)
-        except Exception:
-            fail(f"{path}: {value!r} is not base64")
-    elif t == "timestamp":
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            fail(f"{path}: {value!r}, want epoch seconds")
-    elif t in ("double", "float"):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            fail(f"{path}: {value!r}, want a number")
-    else:
-        fail(f"{path}: unchecked shape type {t}")
-
-
-def on_after_call(http_response, parsed, model, **_):
-    """Checks every raw answer, success or error, against the model."""
-    called.add(model.name)
-    raw = http_response.content
-    body = json.loads(raw) if raw else {}
-    if http_response.status_code >= 300:
-        code = body.get("__type", "")
-        shape_name = code.rsplit("#", 1)[-1]
-        shapes = {s.name: s for s in model.error_shapes}
-        if shape_name in shapes:
-            # EventBridge's error shapes model no members: botocore reads
-            # "message" generically, so it is checked as a string here.
-            rest = {k: v for k, v in body.items() if k not in ("__type", "message")}
-            if not isinstance(body.get("message"), str):
-                fail(f"{model.name} error {shape_name}: no string member 'message' in {body!r}")
-            check(shapes[shape_name], rest, f"{model.name} error {shape_name}")
-        return
-    if model.output_shape is None:
-        if body not in ({}, None):
-            fail(f"{model.name}: answer {body!r}; the model has no output")
-        return
-    check(model.output_shape, body, model.name)
 
 
 def client(service):
@@ -127,29 +32,15 @@ def client(service):
         config=botocore.config.Config(retries={"max_attempts": 1}),
     )
     if service == "events":
-        c.meta.events.register("after-call.events", on_after_call)
+        # EventBridge's error shapes model no members: botocore reads
+        # "message" generically, so it is checked as a string.
+        c.meta.events.register("after-call.events", answer_hook(generic_members=("message",)))
     return c
-
-
-def expect_error(exc_name, fn, *args, **kwargs):
-    """Calls fn and checks that it raises the modelled exception exc_name
-    (or, for codes the model does not define, a ClientError with that code)."""
-    try:
-        fn(*args, **kwargs)
-    except botocore.exceptions.ClientError as err:
-        cls = getattr(events.exceptions, exc_name, None)
-        if cls is not None and not isinstance(err, cls):
-            fail(f"{fn.__name__}: raised {type(err).__name__} ({err}); want the modelled {exc_name}")
-        if cls is None and err.response["Error"]["Code"] != exc_name:
-            fail(f"{fn.__name__}: error code {err.response['Error']['Code']}; want {exc_name}")
-        if not err.response["Error"].get("Message"):
-            fail(f"{fn.__name__}: {exc_name} without a message")
-        return err
-    fail(f"{fn.__name__}: no error; want {exc_name}")
 
 
 events = client("events")
 sqs = client("sqs")
+expect_error = error_checker(events)
 
 PATTERN = json.dumps({
     "source": ["aws.sagemaker"],
@@ -249,8 +140,5 @@ if EXECUTION_ARN:
 events.remove_targets(Rule="conf-rule", Ids=["queue"])
 events.delete_rule(Name="conf-rule")
 
-if SERVED:
-    for op in sorted(SERVED - called):
-        fail(f"operation {op} is served but the conformance script never called it")
-print(f"conformance: {len(called)} EventBridge operations checked, {len(problems)} problems")
-sys.exit(1 if problems else 0)
+check_served(SERVED)
+finish(f"conformance: {len(called)} EventBridge operations checked")

@@ -14,7 +14,6 @@ operations the emulator serves, all of which must be called). Exit status
 
 import json
 import os
-import re
 import sys
 import time
 
@@ -22,119 +21,21 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+import botomodel
+from botomodel import answer_hook, called, check_served, fail, finish
+
 ENDPOINT = os.environ["PIPELINESTOP_ENDPOINT"]
 QUEUE_URL = os.environ["PIPELINESTOP_QUEUE_URL"]
 SERVED = set(filter(None, os.environ.get("PIPELINESTOP_SAGEMAKER_OPERATIONS", "").split(",")))
 ROLE = "arn:aws:iam::123456789012:role/conformance"
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:notify"
 
-problems = []
-called = set()
-checks = 0
-
-
-def fail(msg):
-    problems.append(msg)
-    print("FAIL", msg, flush=True)
-
-
-def check(shape, value, path):
-    """Checks a raw JSON value against a botocore shape."""
-    global checks
-    checks += 1
-    t = shape.type_name
-    m = shape.metadata
-    if t == "structure":
-        if not isinstance(value, dict):
-            return fail(f"{path}: {type(value).__name__}, want an object")
-        wire = {mem.serialization.get("name", name): mem for name, mem in shape.members.items()}
-        for key, v in value.items():
-            if key not in wire:
-                fail(f"{path}: member {key!r} is not in the model ({sorted(wire)})")
-                continue
-            check(wire[key], v, f"{path}.{key}")
-        for req in shape.required_members:
-            if shape.members[req].serialization.get("name", req) not in value:
-                fail(f"{path}: required member {req!r} missing")
-    elif t == "list":
-        if not isinstance(value, list):
-            return fail(f"{path}: {type(value).__name__}, want a list")
-        if "min" in m and len(value) < m["min"] or "max" in m and len(value) > m["max"]:
-            fail(f"{path}: {len(value)} items, want {m.get('min')}..{m.get('max')}")
-        for i, v in enumerate(value):
-            check(shape.member, v, f"{path}[{i}]")
-    elif t == "map":
-        if not isinstance(value, dict):
-            return fail(f"{path}: {type(value).__name__}, want an object")
-        for k, v in value.items():
-            check(shape.key, k, f"{path}<key {k!r}>")
-            check(shape.value, v, f"{path}[{k!r}]")
-    elif t == "string":
-        if not isinstance(value, str):
-            return fail(f"{path}: {type(value).__name__} {value!r}, want a string")
-        if shape.enum and value not in shape.enum:
-            fail(f"{path}: {value!r} is not one of {shape.enum}")
-        if "min" in m and len(value) < m["min"] or "max" in m and len(value) > m["max"]:
-            fail(f"{path}: length {len(value)}, want {m.get('min')}..{m.get('max')}")
-        if "pattern" in m and not re.search(m["pattern"], value):
-            fail(f"{path}: {value!r} does not match {m['pattern']}")
-    elif t in ("integer", "long"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return fail(f"{path}: {value!r}, want an integer")
-        if "min" in m and value < m["min"] or "max" in m and value > m["max"]:
-            fail(f"{path}: {value}, want {m.get('min')}..{m.get('max')}")
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            fail(f"{path}: {value!r}, want a boolean")
-    elif t in ("float", "double"):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            fail(f"{path}: {value!r}, want a number")
-    elif t == "timestamp":
-        # AWS JSON 1.1 writes timestamps as epoch seconds.
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            fail(f"{path}: {value!r}, want epoch seconds")
-        elif not 1e9 < value < 1e11:
-            fail(f"{path}: {value!r} is not a plausible epoch-seconds time")
-    elif t == "blob":
-        if not isinstance(value, str):
-            fail(f"{path}: {value!r}, want base64 text")
-    else:
-        fail(f"{path}: shape type {t} not handled by the checker")
-
-
-def on_response(http_response, parsed, model, **_):
-    """Checks the raw body of every answer against the operation's model."""
-    called.add(model.name)
-    status = http_response.status_code
-    try:
-        body = json.loads(http_response.content or b"{}")
-    except ValueError:
-        return fail(f"{model.name}: HTTP {status} body is not JSON: {http_response.content[:200]!r}")
-    ctype = http_response.headers.get("content-type", "")
-    if ctype != "application/x-amz-json-1.1":
-        fail(f"{model.name}: Content-Type {ctype!r}, want application/x-amz-json-1.1")
-    if not http_response.headers.get("x-amzn-requestid"):
-        fail(f"{model.name}: no x-amzn-RequestId header")
-    if status >= 300:
-        code = body.get("__type", "").split("#")[-1]
-        shapes = {s.name: s for s in model.error_shapes}
-        if code in shapes:
-            check(shapes[code], {k: v for k, v in body.items() if k != "__type"}, f"{model.name} error {code}")
-        elif code not in ("ValidationException", "ThrottlingException"):
-            fail(f"{model.name}: error code {code!r} is not modelled for the operation ({sorted(shapes)})")
-        return
-    if model.output_shape is None:
-        if body:
-            fail(f"{model.name}: body {body!r}, want none")
-        return
-    check(model.output_shape, body, model.name)
-
-
 session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 sm = session.client("sagemaker", endpoint_url=ENDPOINT,
                     config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=False))
 # parameter_validation=False: the emulator, not botocore, must refuse bad input.
-sm.meta.events.register("after-call.sagemaker", on_response)
+sm.meta.events.register("after-call.sagemaker", answer_hook(
+    content_type="application/x-amz-json-1.1", unmodelled_errors=("ValidationException", "ThrottlingException")))
 
 
 def expect_error(code, call, **kwargs):
@@ -289,11 +190,8 @@ expect_error("ResourceNotFound", sm.list_pipeline_executions, PipelineName="miss
 sm.delete_pipeline(PipelineName="conformance-spare", ClientRequestToken="e" * 32)
 expect_error("ResourceNotFound", sm.delete_pipeline, PipelineName="conformance-spare", ClientRequestToken="f" * 32)
 
-missing = sorted(SERVED - called)
-if missing:
-    fail(f"operations served by the emulator but never called: {missing}")
+check_served(SERVED)
 unserved = sorted(called - SERVED)
 if SERVED and unserved:
     fail(f"operations called that the emulator does not serve: {unserved}")
-print(f"{len(called)} operations, {checks} shape checks, {len(problems)} problems")
-sys.exit(1 if problems else 0)
+finish(f"{len(called)} operations, {botomodel.checks} shape checks")
