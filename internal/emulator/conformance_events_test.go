@@ -3,9 +3,7 @@ package emulator
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +18,7 @@ import (
 // the envelope of the SageMaker events a rule delivers to a queue while
 // this test stops an execution (testdata/conformance/events.py).
 func TestConformanceEvents(t *testing.T) {
-	py := requireBoto3(t)
+	requireBoto3(t)
 	e := StartTest(t, Config{Timing: fastTiming})
 	cbQueue, err := e.CreateQueue("conformance-callbacks")
 	if err != nil {
@@ -29,23 +27,12 @@ func TestConformanceEvents(t *testing.T) {
 	sm := e.SageMakerClient()
 	arn := createAndStart(t, sm, "conformance-events", Definition(Step{Name: "Approve", Type: StepTypeCallback, SqsQueueURL: cbQueue}))
 	waitStep(t, e, arn, "Approve", StatusExecuting)
-	ops := sortedKeys(e.eventsService().ops)
-	slices.Sort(ops)
 	marker := filepath.Join(t.TempDir(), "ready")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), conformanceTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/conformance/events.py")
-	cmd.Env = append(os.Environ(), "PIPELINESTOP_ENDPOINT="+e.URL(), "PIPELINESTOP_EVENTS_OPERATIONS="+strings.Join(ops, ","),
-		"PIPELINESTOP_EXECUTION_ARN="+arn, "PIPELINESTOP_MARKER="+marker,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	run := startConformance(ctx, t, e, "events.py", "PIPELINESTOP_EVENTS_OPERATIONS="+strings.Join(sortedKeys(e.eventsService().ops), ","),
+		"PIPELINESTOP_EXECUTION_ARN="+arn, "PIPELINESTOP_MARKER="+marker)
 
 	// Once the script's rule exists, stop the execution and answer its
 	// callback step, so that the rule delivers the changes.
@@ -53,10 +40,10 @@ func TestConformanceEvents(t *testing.T) {
 	defer tick.Stop()
 	for ready := false; !ready; {
 		select {
-		case err := <-exited:
-			t.Fatalf("events conformance ended before its rule was ready: %v\n%s", err, out.String())
+		case err := <-run.exited:
+			t.Fatalf("events conformance ended before its rule was ready: %v\n%s", err, run.out.String())
 		case <-ctx.Done():
-			t.Fatalf("events conformance: no rule after 2 minutes\n%s", out.String())
+			t.Fatalf("events conformance: no rule after %v\n%s", conformanceTimeout, run.out.String())
 		case <-tick.C:
 			_, statErr := os.Stat(marker)
 			ready = statErr == nil
@@ -72,8 +59,5 @@ func TestConformanceEvents(t *testing.T) {
 	if _, err := sm.SendPipelineExecutionStepFailure(ctx, &sagemaker.SendPipelineExecutionStepFailureInput{CallbackToken: &tok, FailureReason: aws.String("stopped")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-exited; err != nil {
-		t.Fatalf("events conformance: %v\n%s", err, out.String())
-	}
-	t.Logf("%s", out.String())
+	run.wait(t)
 }
