@@ -102,6 +102,21 @@ func paginate[T any](in pageInput, list string, items []keyed[T]) ([]T, string, 
 	return out, next, nil
 }
 
+// paginateAs is paginate followed by describe on each item of the page: the
+// answer's members for one listed item. The page is never nil, so that an
+// empty list is [] on the wire, not null.
+func paginateAs[T, S any](in pageInput, list string, items []keyed[T], describe func(T) S) ([]S, string, *apiError) {
+	page, next, err := paginate(in, list, items)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]S, 0, len(page))
+	for _, it := range page {
+		out = append(out, describe(it))
+	}
+	return out, next, nil
+}
+
 // seqKey is a sort key for a sequence number: zero-padded so that keys
 // compare as the numbers do.
 func seqKey(n int) string {

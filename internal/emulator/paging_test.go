@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,4 +91,36 @@ func TestPageTokenOfAnotherListIsRejected(t *testing.T) {
 	requireCode(t, err, "ValidationException", "pagination token")
 	_, err = sm.ListPipelineExecutions(ctx, &sagemaker.ListPipelineExecutionsInput{PipelineName: aws.String("tokens"), NextToken: out.NextToken})
 	requireCode(t, err, "ValidationException", "pagination token")
+}
+
+// An empty page is [] on the wire, never null (botocore's model wants a
+// list): ListPipelines and ListPipelineExecutions with nothing to list.
+func TestEmptyListIsAnEmptyArray(t *testing.T) {
+	e := StartTest(t, Config{Timing: fastTiming})
+	if _, err := e.CreatePipeline("empty", Definition(Step{Name: "A"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ op, body, want string }{
+		{"ListPipelines", `{"PipelineNamePrefix":"nothing-matches"}`, `{"PipelineSummaries":[]}`},
+		{"ListPipelineExecutions", `{"PipelineName":"empty","CreatedBefore":1}`, `{"PipelineExecutionSummaries":[]}`},
+	} {
+		req, err := http.NewRequest(http.MethodPost, e.URL(), strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", "SageMaker."+c.op)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(got)) != c.want {
+			t.Errorf("%s: HTTP %d %s, want 200 %s", c.op, resp.StatusCode, got, c.want)
+		}
+	}
 }

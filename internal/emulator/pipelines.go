@@ -364,22 +364,23 @@ func (e *Emulator) listPipelines(_ *http.Request, body []byte) (any, *apiError) 
 		}
 		items = append(items, keyed[*pipeline]{key, p})
 	}
-	page, next, err := paginate(in.pageInput, "pipelines:"+in.SortBy+":"+in.PipelineNamePrefix, items)
+	summaries, next, err := paginateAs(in.pageInput, "pipelines:"+in.SortBy+":"+in.PipelineNamePrefix, items, (*pipeline).summary)
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
+	return struct {
 		PipelineSummaries []pipelineSummary
 		NextToken         string `json:",omitempty"`
-	}{PipelineSummaries: []pipelineSummary{}, NextToken: next}
-	for _, p := range page {
-		out.PipelineSummaries = append(out.PipelineSummaries, pipelineSummary{
-			PipelineArn: p.arn, PipelineName: p.name, PipelineDisplayName: p.displayName,
-			PipelineDescription: p.description, RoleArn: p.roleArn,
-			CreationTime: ts(p.created), LastModifiedTime: ts(p.modified), LastExecutionTime: ts(p.lastRun),
-		})
+	}{summaries, next}, nil
+}
+
+// summary is p as ListPipelines lists it.
+func (p *pipeline) summary() pipelineSummary {
+	return pipelineSummary{
+		PipelineArn: p.arn, PipelineName: p.name, PipelineDisplayName: p.displayName,
+		PipelineDescription: p.description, RoleArn: p.roleArn,
+		CreationTime: ts(p.created), LastModifiedTime: ts(p.modified), LastExecutionTime: ts(p.lastRun),
 	}
-	return out, nil
 }
 
 func (e *Emulator) describePipelineDefinitionForExecution(_ *http.Request, body []byte) (any, *apiError) {

@@ -334,25 +334,26 @@ func (e *Emulator) listPipelineExecutions(_ *http.Request, body []byte) (any, *a
 		}
 		items = append(items, keyed[*execution]{key, ex})
 	}
-	page, next, err := paginate(in.pageInput, "executions:"+in.SortBy+":"+p.arn, items)
+	summaries, next, err := paginateAs(in.pageInput, "executions:"+in.SortBy+":"+p.arn, items, (*execution).summary)
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
+	return struct {
 		PipelineExecutionSummaries []pipelineExecutionSummary
 		NextToken                  string `json:",omitempty"`
-	}{PipelineExecutionSummaries: []pipelineExecutionSummary{}, NextToken: next}
-	for _, ex := range page {
-		out.PipelineExecutionSummaries = append(out.PipelineExecutionSummaries, pipelineExecutionSummary{
-			PipelineExecutionArn:           ex.arn,
-			PipelineExecutionDisplayName:   ex.displayName,
-			PipelineExecutionDescription:   ex.description,
-			PipelineExecutionStatus:        ex.status,
-			PipelineExecutionFailureReason: ex.failureReason,
-			StartTime:                      ts(ex.created),
-		})
+	}{summaries, next}, nil
+}
+
+// summary is ex as ListPipelineExecutions lists it.
+func (ex *execution) summary() pipelineExecutionSummary {
+	return pipelineExecutionSummary{
+		PipelineExecutionArn:           ex.arn,
+		PipelineExecutionDisplayName:   ex.displayName,
+		PipelineExecutionDescription:   ex.description,
+		PipelineExecutionStatus:        ex.status,
+		PipelineExecutionFailureReason: ex.failureReason,
+		StartTime:                      ts(ex.created),
 	}
-	return out, nil
 }
 
 type stepMetadata struct {
@@ -412,18 +413,14 @@ func (e *Emulator) listPipelineExecutionSteps(_ *http.Request, body []byte) (any
 	for i, s := range ex.steps {
 		items = append(items, keyed[*stepRun]{seqKey(i), s})
 	}
-	page, next, err := paginate(in.pageInput, "steps:"+ex.arn, items)
+	steps, next, err := paginateAs(in.pageInput, "steps:"+ex.arn, items, (*stepRun).describe)
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
+	return struct {
 		PipelineExecutionSteps []pipelineExecutionStep
 		NextToken              string `json:",omitempty"`
-	}{PipelineExecutionSteps: []pipelineExecutionStep{}, NextToken: next}
-	for _, s := range page {
-		out.PipelineExecutionSteps = append(out.PipelineExecutionSteps, s.describe())
-	}
-	return out, nil
+	}{steps, next}, nil
 }
 
 func (s *stepRun) describe() pipelineExecutionStep {
