@@ -243,15 +243,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+		// Messages received are handled (delivered, deleted or handed
+		// back) even when ctx ended meanwhile.
+		w.handle(ctx, msgs)
 		if ctx.Err() != nil {
-			// Messages of a receive cut short stay on the queue: they
-			// become visible again after their visibility timeout.
 			return nil
 		}
 		if res.Err != nil || res.Canceled != nil {
 			return finalError(receiveOp, "", res)
 		}
-		w.handle(ctx, msgs)
 	}
 	return nil
 }
@@ -340,8 +340,13 @@ func (w *Watcher) handle(ctx context.Context, msgs []sqstypes.Message) {
 	for _, ev := range evs {
 		w.obs.emit(ctx, ev)
 	}
-	w.deleteAll(ctx, dels)
-	w.handBack(ctx, backs)
+	// Finish with what was received even when Run's context ends now: a
+	// hand-back cut short would hide the event from its owner for the
+	// queue's whole visibility timeout.
+	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
+	defer cancel()
+	w.deleteAll(opCtx, dels)
+	w.handBack(opCtx, backs)
 }
 
 // remember records an event ID as seen, forgetting the oldest beyond

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
@@ -451,5 +452,66 @@ func TestWatcherStatusHint(t *testing.T) {
 	env.send(statusEvent("x2", arn, "Stopped", time.Now().Add(2*time.Second)))
 	if out := env.outcome(res); out.Status != types.PipelineExecutionStatusStopped {
 		t.Fatalf("outcome %+v", out)
+	}
+}
+
+// cancelingQueue hands out one event for an execution nobody watches and
+// cancels Run's context as it does (a shutdown that comes right then);
+// visibility changes fail when their context has ended, as the SDK's do.
+type cancelingQueue struct {
+	cancel   context.CancelFunc
+	served   bool
+	handedOn []string
+	mu       sync.Mutex
+}
+
+func (q *cancelingQueue) ReceiveMessage(ctx context.Context, _ *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.served {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	q.served = true
+	q.cancel()
+	body := statusEvent("e1", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/nobody", "Stopped", time.Now())
+	return &sqs.ReceiveMessageOutput{Messages: []sqstypes.Message{{MessageId: aws.String("m1"), ReceiptHandle: aws.String("h1"),
+		Body: aws.String(body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}}, nil
+}
+
+func (q *cancelingQueue) DeleteMessageBatch(ctx context.Context, _ *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	return &sqs.DeleteMessageBatchOutput{}, ctx.Err()
+}
+
+func (q *cancelingQueue) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range in.Entries {
+		q.handedOn = append(q.handedOn, aws.ToString(e.ReceiptHandle))
+	}
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+// TestWatcherHandsBackOnShutdown: events received just as Run's context
+// ends are still handed back (a hand-back cut short would hide the event
+// from the process that waits for it for the queue's visibility timeout).
+func TestWatcherHandsBackOnShutdown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &cancelingQueue{cancel: cancel}
+	w, err := pipelinestop.NewWatcher(q, "https://sqs.us-east-1.amazonaws.com/123456789012/events",
+		func(o *pipelinestop.WatcherOptions) { o.HandBack = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.handedOn) != 1 {
+		t.Fatalf("handed back %v; want the one event received as Run ended", q.handedOn)
 	}
 }
