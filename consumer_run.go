@@ -123,16 +123,25 @@ func (r *run) receive(ctx context.Context) ([]sqstypes.Message, error) {
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 	}
+	return receiveMessages(ctx, c.queue, in, c.opts.Clock, c.opts.ReceiveRetryMinDelay, c.opts.ReceiveRetryMaxDelay,
+		c.opts.ClientOptions, func(ev Event) { c.obs.emit(ctx, ev) })
+}
+
+// receiveMessages makes one ReceiveMessage for a Consumer or a Watcher,
+// retrying transient errors (receiveRetryable) with backoff from minDelay
+// to maxDelay and reporting each failed attempt to report as an
+// EventQueueError. When ctx ends first the error is ctx's.
+func receiveMessages(ctx context.Context, q QueueAPIClient, in *sqs.ReceiveMessageInput, clock Clock,
+	minDelay, maxDelay time.Duration, optFns []func(*sqs.Options), report func(Event)) ([]sqstypes.Message, error) {
 	var msgs []sqstypes.Message
-	policy := retry.Policy{InitialDelay: c.opts.ReceiveRetryMinDelay, MaxDelay: c.opts.ReceiveRetryMaxDelay,
-		Multiplier: 2, Jitter: DefaultRetryJitter}
-	res := retry.Do(ctx, c.opts.Clock, policy, retry.Hooks{
+	policy := retry.Policy{InitialDelay: minDelay, MaxDelay: maxDelay, Multiplier: 2, Jitter: DefaultRetryJitter}
+	res := retry.Do(ctx, clock, policy, retry.Hooks{
 		Retryable: receiveRetryable,
 		OnRetry: func(attempt int, delay time.Duration, err error) {
-			c.obs.emit(ctx, Event{Type: EventQueueError, Op: receiveOp, Attempt: attempt, Delay: delay, Err: err})
+			report(Event{Type: EventQueueError, Op: receiveOp, Attempt: attempt, Delay: delay, Err: err})
 		},
 	}, func(ctx context.Context, _ int) error {
-		out, err := c.queue.ReceiveMessage(ctx, in, c.opts.ClientOptions...)
+		out, err := q.ReceiveMessage(ctx, in, optFns...)
 		if err != nil {
 			return classify(err, "")
 		}

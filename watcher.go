@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/pipelinestop/pipelinestop/internal/retry"
 )
 
 // The detail types of SageMaker's EventBridge events for pipeline
@@ -224,33 +222,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 	}
-	policy := retry.Policy{InitialDelay: w.opts.ReceiveRetryMinDelay, MaxDelay: w.opts.ReceiveRetryMaxDelay,
-		Multiplier: 2, Jitter: DefaultRetryJitter}
 	for ctx.Err() == nil {
-		var msgs []sqstypes.Message
-		res := retry.Do(ctx, w.opts.Clock, policy, retry.Hooks{
-			Retryable: receiveRetryable,
-			OnRetry: func(attempt int, delay time.Duration, err error) {
-				w.obs.emit(ctx, Event{Type: EventQueueError, Op: receiveOp, Attempt: attempt, Delay: delay, Err: err})
-			},
-		}, func(ctx context.Context, _ int) error {
-			out, err := w.queue.ReceiveMessage(ctx, in, w.opts.ClientOptions...)
-			if err != nil {
-				return classify(err, "")
-			}
-			if out != nil {
-				msgs = out.Messages
-			}
-			return nil
-		})
+		msgs, err := receiveMessages(ctx, w.queue, in, w.opts.Clock, w.opts.ReceiveRetryMinDelay, w.opts.ReceiveRetryMaxDelay,
+			w.opts.ClientOptions, func(ev Event) { w.obs.emit(ctx, ev) })
 		// Messages received are handled (delivered, deleted or handed
 		// back) even when ctx ended meanwhile.
 		w.handle(ctx, msgs)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if res.Err != nil || res.Canceled != nil {
-			return finalError(receiveOp, "", res)
+		if err != nil {
+			return err
 		}
 	}
 	return nil
