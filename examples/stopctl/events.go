@@ -86,17 +86,15 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 			fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", region, acct, *rule), pipelineARNs)
 		return e.printJSON(s)
 	}
-	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		if e.g.endpoint != "" {
-			o.BaseEndpoint = aws.String(e.g.endpoint)
-		}
-	})
+	sq, err := e.sqsClient(ctx)
+	if err != nil {
+		return err
+	}
+	sm, err := e.sageMaker(ctx)
+	if err != nil {
+		return err
+	}
 	eb := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
-		if e.g.endpoint != "" {
-			o.BaseEndpoint = aws.String(e.g.endpoint)
-		}
-	})
-	sm := sagemaker.NewFromConfig(cfg, func(o *sagemaker.Options) {
 		if e.g.endpoint != "" {
 			o.BaseEndpoint = aws.String(e.g.endpoint)
 		}
