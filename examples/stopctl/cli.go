@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/sdkbody"
 )
 
 // Exit codes, as documented in the package comment and the README.
@@ -331,6 +332,10 @@ func (e *env) awsConfig(ctx context.Context, arn string) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS Region: set --region, AWS_REGION or a profile's region")
 	}
+	// Without it the SDK now and then closes its connection under an answer
+	// it is reading when the answer comes before it finished writing the
+	// request, as a local emulator's can (internal/sdkbody).
+	cfg.APIOptions = append(cfg.APIOptions, sdkbody.NoWriteTo)
 	return cfg, nil
 }
 

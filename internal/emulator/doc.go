@@ -26,6 +26,28 @@
 //     (and a Warn log). A body that is not JSON or cannot be read: HTTP 400
 //     SerializationException. A body over 16 MiB: HTTP 413.
 //
+// # Framing
+//
+// The emulator reads a request's whole body before it answers and builds
+// every answer whole in memory: each is framed by Content-Length (as AWS
+// frames its JSON answers), never chunked, whatever its size, and a 204
+// has no body. Connections are kept alive between requests; the server
+// sets no read, write or idle timeout other than 10 s to read a request's
+// headers, and never closes a connection that another answer may use. The
+// only connections it closes are those of the injected drop faults
+// (Faults.DropRate and DropResponseRate), each its own request's
+// connection, hijacked and closed without an answer, and all of them on
+// Close.
+//
+// The SDK (smithy-go) may close its own connection under an answer of more
+// than 4 KiB that a server on the same host sent before the SDK's
+// transport finished writing the request (see internal/sdkbody): about 1
+// to 5 ReceiveMessage calls of 10 messages in 100 failed that way with
+// "use of closed network connection", with chunked and with Content-Length
+// framing alike. The clients AWSConfig, SageMakerClient and SQSClient
+// build carry sdkbody.NoWriteTo, which prevents it; SDK clients built
+// otherwise against the emulator should add it to their APIOptions.
+//
 // # SageMaker operations
 //
 // CreatePipeline, UpdatePipeline, DeletePipeline, DescribePipeline,

@@ -16,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/pipelinestop/pipelinestop/internal/sdkbody"
 )
 
 // Default values used when a Config field is left at its zero value.
@@ -153,11 +156,7 @@ func Start(cfg Config) (*Emulator, error) {
 	}
 	e.queues = newSQSBackend(e.url, cfg.Region, cfg.AccountID, e.done)
 	e.state = newPipelineState()
-	e.awsCfg = aws.Config{
-		Region:       cfg.Region,
-		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		BaseEndpoint: aws.String(e.url),
-	}
+	e.awsCfg = clientConfig(e.url, cfg.Region)
 	sender := cfg.CallbackSender
 	if sender == nil && cfg.CallbackQueueEndpoint != "" {
 		sender = NewSQSCallbackSender(sqs.NewFromConfig(e.awsCfg, func(o *sqs.Options) {
@@ -179,6 +178,20 @@ func Start(cfg Config) (*Emulator, error) {
 	}()
 	log.Info("emulator listening", "url", e.url)
 	return e, nil
+}
+
+// clientConfig is the aws.Config of the emulator's clients: static
+// credentials, the Region, the endpoint url and sdkbody.NoWriteTo, without
+// which the SDK now and then closes the connection under an answer larger
+// than 4 KiB that the emulator sent before the SDK finished writing the
+// request (issue 14; see internal/sdkbody).
+func clientConfig(url, region string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		BaseEndpoint: aws.String(url),
+		APIOptions:   []func(*middleware.Stack) error{sdkbody.NoWriteTo},
+	}
 }
 
 // StartTest starts an emulator for a test and closes it in the test's
@@ -230,8 +243,10 @@ func (e *Emulator) Region() string { return e.cfg.Region }
 func (e *Emulator) AccountID() string { return e.cfg.AccountID }
 
 // AWSConfig returns an aws.Config pointed at the emulator: static
-// credentials "test"/"test", the emulator's Region and BaseEndpoint set to
-// URL.
+// credentials "test"/"test", the emulator's Region, BaseEndpoint set to
+// URL and sdkbody.NoWriteTo in APIOptions (so the SDK never closes its
+// connection under an answer it is reading; see the package doc's
+// "Framing").
 func (e *Emulator) AWSConfig() aws.Config { return e.awsCfg.Copy() }
 
 // SageMakerClient returns a SageMaker client pointed at the emulator. The

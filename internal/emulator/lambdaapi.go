@@ -75,8 +75,7 @@ func (b *lambdaBackend) newMux() *http.ServeMux {
 				}
 				buf, _ := json.Marshal(out)
 				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(status)
-				_, _ = w.Write(buf)
+				writeAnswer(w, status, buf)
 			})
 		}
 		const esm = "/2015-03-31/event-source-mappings/"
@@ -106,8 +105,7 @@ func writeLambdaError(w http.ResponseWriter, err *apiError) {
 	buf, _ := json.Marshal(map[string]string{"Type": kind, "Message": err.message, "message": err.message})
 	w.Header().Set("X-Amzn-ErrorType", err.code)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(err.status)
-	_, _ = w.Write(buf)
+	writeAnswer(w, err.status, buf)
 }
 
 // rawResponse is an answer that is not a JSON document of the emulator's
@@ -124,8 +122,7 @@ func (raw rawResponse) write(w http.ResponseWriter, status int) {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write(raw.body)
+	writeAnswer(w, status, raw.body)
 }
 
 // mappingView is EventSourceMappingConfiguration.

@@ -10,6 +10,9 @@ import (
 var testBinDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) != "" {
+		os.Exit(serveForTest())
+	}
 	dir, err := os.MkdirTemp("", "emulator-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -157,8 +158,21 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", svc.contentType)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf)
+	writeAnswer(w, http.StatusOK, buf)
+}
+
+// writeAnswer writes an answer whose body is whole in memory: framed by
+// Content-Length, as AWS frames its JSON answers, never chunked. The
+// Content-Type is set by the caller. A 204 answer has no body and no
+// Content-Length.
+func writeAnswer(w http.ResponseWriter, status int, body []byte) {
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // writeJSONError writes err the way the AWS JSON protocols do for the
@@ -192,8 +206,7 @@ func writeJSONError(w http.ResponseWriter, contentType, svcName string, err *api
 	}
 	buf, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", contentType)
-	w.WriteHeader(err.status)
-	_, _ = w.Write(buf)
+	writeAnswer(w, err.status, buf)
 }
 
 // dropConnection closes the client connection without an answer.

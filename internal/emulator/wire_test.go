@@ -3,6 +3,8 @@ package emulator
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -106,5 +109,54 @@ func TestVerboseLogging(t *testing.T) {
 	requireCode(t, err, "ResourceNotFound", "")
 	if out := logs.String(); strings.Contains(out, secret) || !strings.Contains(out, "Ab********") {
 		t.Fatalf("the unknown callback token is not redacted in the logs:\n%s", out)
+	}
+}
+
+// Every answer is framed by Content-Length, never chunked, however large
+// (here a ReceiveMessage of 10 messages, over 6 KiB), and error answers
+// too.
+func TestAnswersFramedByContentLength(t *testing.T) {
+	e := StartTest(t, Config{})
+	ctx := testContext(t)
+	q := e.SQSClient()
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("framed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		body := fmt.Sprintf(`{"message":%d,"pad":%q}`, i, strings.Repeat("p", 600))
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, target, body string
+		status, minLen     int
+	}{
+		{"receive of 10", "AmazonSQS.ReceiveMessage", fmt.Sprintf(`{"QueueUrl":%q,"MaxNumberOfMessages":10}`, *out.QueueUrl), http.StatusOK, 6 << 10},
+		{"error", "AmazonSQS.ReceiveMessage", `{"QueueUrl":"nope"}`, http.StatusBadRequest, 1},
+		{"unknown target", "Nope.Op", `{}`, http.StatusBadRequest, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.URL(), strings.NewReader(c.body))
+			req.Header.Set("X-Amz-Target", c.target)
+			req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.status || len(body) < c.minLen {
+				t.Fatalf("HTTP %d with %d bytes; want %d with at least %d", resp.StatusCode, len(body), c.status, c.minLen)
+			}
+			if len(resp.TransferEncoding) > 0 || resp.ContentLength != int64(len(body)) {
+				t.Fatalf("answer framed by Transfer-Encoding %v, Content-Length %d, for %d bytes; want Content-Length only",
+					resp.TransferEncoding, resp.ContentLength, len(body))
+			}
+		})
 	}
 }
