@@ -112,6 +112,8 @@ type Emulator struct {
 
 	lambdaOnce sync.Once
 	lambda     *lambdaBackend // local functions and event source mappings (lambdafunc.go)
+
+	regions *regionSet // every Region's state, this one included (regions.go)
 }
 
 // Start starts an emulator listening on cfg.Addr. Close it when done.
@@ -152,7 +154,9 @@ func Start(cfg Config) (*Emulator, error) {
 		events:   newEventDelivery(cfg.EventFaults, cfg.Seed),
 	}
 	e.queues = newSQSBackend(e.url, cfg.Region, cfg.AccountID, e.done)
+	e.queues.home = cfg.Region
 	e.state = newPipelineState()
+	e.regions = newRegionSet(e)
 	e.awsCfg = aws.Config{
 		Region:       cfg.Region,
 		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("test", "test", "")),
@@ -168,7 +172,7 @@ func Start(cfg Config) (*Emulator, error) {
 		e.outbox = newOutbox(sender, log)
 	}
 	e.srv = &http.Server{
-		Handler:           http.HandlerFunc(e.serveHTTP),
+		Handler:           http.HandlerFunc(e.serveRegion),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -198,24 +202,23 @@ func StartTest(t testing.TB, cfg Config) *Emulator {
 }
 
 // Close stops the server, wakes long polls, cancels every simulated timer
-// and waits for the emulator's goroutines to end. It is safe to call more
-// than once.
+// and waits for the emulator's goroutines to end, in every Region
+// whichever Region's value it is called on. It is safe to call more than
+// once.
 func (e *Emulator) Close() error {
+	e = e.regions.home // the server and its Regions close together
 	e.closeOnce.Do(func() {
 		close(e.done)
 		e.inflightMu.Lock()
 		e.closing = true
 		e.inflightMu.Unlock()
 		e.closeErr = e.srv.Close()
-		e.inflight.Wait()
-		e.mu.Lock()
-		e.state.stopTimers()
-		e.mu.Unlock()
-		e.events.close()
+		for _, c := range e.regions.all() {
+			c.closeRegion()
+		}
 		if e.outbox != nil {
 			e.outbox.close()
 		}
-		e.closeLambda()
 	})
 	return e.closeErr
 }
@@ -223,7 +226,9 @@ func (e *Emulator) Close() error {
 // URL returns the emulator's endpoint, for example "http://127.0.0.1:43121".
 func (e *Emulator) URL() string { return e.url }
 
-// Region returns the Region the emulator uses in ARNs.
+// Region returns the Region of this value: Config.Region for the value
+// Start returned, the Region named for one InRegion returned. ARNs and
+// queue URLs it makes, and its ready-made clients, are of this Region.
 func (e *Emulator) Region() string { return e.cfg.Region }
 
 // AccountID returns the account the emulator uses in ARNs and queue URLs.
