@@ -261,6 +261,10 @@ func (e *Emulator) EventBridgeClient(optFns ...func(*eventbridge.Options)) *even
 // whether or not the queue exists.
 func (e *Emulator) QueueURL(name string) string { return e.queues.urlFor(name) }
 
+// QueueARN returns the ARN of the emulator's queue with the given name,
+// whether or not the queue exists.
+func (e *Emulator) QueueARN(name string) string { return e.queues.arnFor(name) }
+
 // enter registers an in-flight request; it reports false once Close began.
 func (e *Emulator) enter() bool {
 	e.inflightMu.Lock()
