@@ -289,6 +289,8 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 	w := e.stdout
 	u := emu.URL()
 	fmt.Fprintf(w, "SageMaker Pipelines + SQS + EventBridge emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
+	fmt.Fprintf(w, "Every Region is served with its own state: a request's Region is its signature's (--region of another\n"+
+		"stopctl command, AWS_REGION of the CLI); unsigned requests and the region above are %s.\n", emu.Region())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
 	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%[1]s\n", emu.Region())
 	fmt.Fprintf(w, "  aws --endpoint-url %s sqs create-queue --queue-name approvals\n", u)

@@ -96,6 +96,7 @@ func TestEmulatorServes(t *testing.T) {
 		"aws --endpoint-url " + url + " sagemaker list-pipeline-executions",
 		"generic steps forever", "conflict window 1m0s",
 		"StopPipelineExecution throttled at 100/s (burst 50)",
+		"Every Region is served with its own state",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
