@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -333,5 +335,60 @@ func TestRegionsAreBounded(t *testing.T) {
 	}
 	if _, err := e.InRegion("one-more-1"); !errors.Is(err, ErrInvalidRegion) {
 		t.Errorf("Region %d: %v; want ErrInvalidRegion", MaxRegions+1, err)
+	}
+}
+
+func TestRegionsLambdaFunctionsAndMappings(t *testing.T) {
+	tf := buildTestFunction(t)
+	e := StartTest(t, Config{})
+	eu := inRegion(t, e, "eu-west-1")
+	tf.add(t, eu, "fn", 3*time.Second, nil)
+	ctx := testContext(t)
+	fnARN := eu.FunctionARN("fn")
+	if fnARN != "arn:aws:lambda:eu-west-1:123456789012:function:fn" {
+		t.Fatalf("FunctionARN %s", fnARN)
+	}
+	us := e.LambdaClient(func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	for _, ref := range []string{"fn", fnARN} {
+		_, err := us.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(ref)})
+		requireCode(t, err, "ResourceNotFoundException", "")
+	}
+	got, err := eu.LambdaClient().GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(fnARN)})
+	if err != nil || aws.ToString(got.Configuration.FunctionArn) != fnARN {
+		t.Fatalf("eu-west-1 GetFunction: %v %v", got, err)
+	}
+	queueURL, err := eu.CreateQueue("q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateQueue("q"); err != nil {
+		t.Fatal(err)
+	}
+	lc := eu.LambdaClient(func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	if _, err := lc.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		EventSourceArn: aws.String(e.QueueARN("q")), FunctionName: aws.String("fn")}); err == nil {
+		t.Error("an eu-west-1 mapping from a us-east-1 queue was created")
+	}
+	m, err := lc.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		EventSourceArn: aws.String(eu.QueueARN("q")), FunctionName: aws.String("fn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(aws.ToString(m.EventSourceMappingArn), "arn:aws:lambda:eu-west-1:123456789012:event-source-mapping:") {
+		t.Errorf("EventSourceMappingArn %s", aws.ToString(m.EventSourceMappingArn))
+	}
+	if _, err := eu.SQSClient().SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(`{"ok":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var inv []loggedInvocation
+	eventually(t, "an invocation", func() bool { inv = tf.invocations(t); return len(inv) > 0 })
+	var ev struct {
+		Records []struct{ EventSourceARN, AWSRegion string }
+	}
+	if err := json.Unmarshal(inv[0].Event, &ev); err != nil || len(ev.Records) != 1 {
+		t.Fatalf("event %s: %v", inv[0].Event, err)
+	}
+	if r := ev.Records[0]; r.AWSRegion != "eu-west-1" || r.EventSourceARN != eu.QueueARN("q") || inv[0].Env["AWS_REGION"] != "eu-west-1" {
+		t.Errorf("record %+v, AWS_REGION %q; want eu-west-1's", r, inv[0].Env["AWS_REGION"])
 	}
 }
