@@ -156,8 +156,9 @@ type StepTiming struct {
 // Faults are injected failures. The zero value injects nothing.
 type Faults struct {
 	// RateLimits maps an operation name (for example
-	// "StopPipelineExecution", or AllOperations) to a token bucket; a
-	// request that finds its bucket empty is answered ThrottlingException.
+	// "StopPipelineExecution", or AllOperations) to a token bucket per
+	// Region; a request that finds its bucket empty is answered
+	// ThrottlingException.
 	RateLimits map[string]RateLimit
 	// ErrorRate is the fraction (0 to 1) of requests answered HTTP 500
 	// InternalFailure or 503 ServiceUnavailable without running.
@@ -410,8 +411,9 @@ func (s *Server) SetStepTiming(stepName string, t StepTiming) {
 // the call; zero or negative turns it off.
 func (s *Server) SetConflictWindow(d time.Duration) { s.e.SetConflictWindow(d) }
 
-// SetFaults replaces the injected faults. Rate limit buckets start full.
-// An unusable value returns an error wrapping ErrInvalidConfig and changes
+// SetFaults replaces the injected faults in every Region. Rate limit
+// buckets start full; each Region has its own, as throttling is per
+// account and Region. An unusable value returns an error wrapping ErrInvalidConfig and changes
 // nothing.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.check(); err != nil {

@@ -418,10 +418,13 @@
 // operation runs. They apply to SageMaker operations, and to SQS
 // operations when Faults.IncludeSQS is set or a rate limit names the SQS
 // operation. Random choices are deterministic for a given Config.Seed and
-// request order.
+// request order (each Region draws from its own generator, seeded alike).
+// The faults are the same in every Region; the token buckets are per
+// Region (see Regions and partitions).
 //
 // Counters let tests assert protocol properties: Requests and Counters
-// (requests per operation), StopTokens, AcceptedStopToken, EffectiveStops
+// (requests per operation in one Region; TotalRequests and RegionCounters
+// for all), StopTokens, AcceptedStopToken, EffectiveStops
 // and StopCalls per execution ("exactly one effective stop"), and Answers
 // per callback token ("no step answered twice with different outcomes"),
 // CallbackMessages (every callback step message sent, in order) and the
