@@ -101,6 +101,9 @@ func TestServerInRegion(t *testing.T) {
 	if _, err := srv.InRegion("EU WEST"); !errors.Is(err, pipelinestoptest.ErrInvalidRegion) {
 		t.Errorf("InRegion(bad): %v; want ErrInvalidRegion", err)
 	}
+	if _, err := pipelinestoptest.Start(pipelinestoptest.Config{Region: "eu_west_1"}); !errors.Is(err, pipelinestoptest.ErrInvalidRegion) {
+		t.Errorf("Start with Region eu_west_1: %v; want ErrInvalidRegion", err)
+	}
 }
 
 func TestServerRateLimitsPerRegion(t *testing.T) {

@@ -68,8 +68,9 @@ const StaleDeletes = "DeleteMessage (no effect)"
 // MaxRegions is how many Regions one server serves at most.
 const MaxRegions = emulator.MaxRegions
 
-// ErrInvalidRegion is returned by InRegion for a name that is not a
-// Region. Test with errors.Is.
+// ErrInvalidRegion is returned by Start (Config.Region) and InRegion for
+// a name that is not a Region: lowercase letters, digits and single
+// hyphens, such as "eu-west-1". Test with errors.Is.
 var ErrInvalidRegion = emulator.ErrInvalidRegion
 
 // ErrNotFound is returned for an unknown pipeline, execution, step or

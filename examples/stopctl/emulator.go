@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -259,6 +260,9 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	emu, err := emulator.Start(cfg)
+	if errors.Is(err, emulator.ErrInvalidRegion) {
+		return usagef("emulator: --region: %v", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,9 @@ func Start(cfg Config) (*Emulator, error) {
 	if cfg.AccountID == "" {
 		cfg.AccountID = DefaultAccountID
 	}
+	if err := checkRegion(cfg.Region); err != nil {
+		return nil, err
+	}
 	if !accountPattern.MatchString(cfg.AccountID) {
 		return nil, fmt.Errorf("emulator: account ID %q is not 12 digits", cfg.AccountID)
 	}

@@ -17,8 +17,9 @@ import (
 // the emulator without limit). AWS has fewer Regions than this.
 const MaxRegions = 64
 
-// ErrInvalidRegion is returned by InRegion for a Region name that is not
-// one: lowercase letters, digits and single hyphens, such as "eu-west-1".
+// ErrInvalidRegion is returned by Start (Config.Region) and InRegion for a
+// Region name that is not one: lowercase letters, digits and single
+// hyphens, at most 32 characters, such as "eu-west-1".
 var ErrInvalidRegion = errors.New("emulator: invalid Region")
 
 // regionPattern is what the emulator accepts as a Region name. It is
@@ -27,6 +28,15 @@ var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // maxRegionLen bounds a Region name.
 const maxRegionLen = 32
+
+// checkRegion returns an error wrapping ErrInvalidRegion when region is
+// not a Region name.
+func checkRegion(region string) error {
+	if len(region) > maxRegionLen || !regionPattern.MatchString(region) {
+		return fmt.Errorf("%w: %q (want a name such as eu-west-1)", ErrInvalidRegion, region)
+	}
+	return nil
+}
 
 // Partition returns the AWS partition of region, as its ARNs spell it:
 // "aws-cn" for cn-*, "aws-us-gov" for us-gov-*, "aws-iso" for us-iso-*,
@@ -69,8 +79,8 @@ func newRegionSet(home *Emulator) *regionSet {
 // get returns region's state, creating it from the home Region's shared
 // settings on first use.
 func (s *regionSet) get(region string) (*Emulator, error) {
-	if len(region) > maxRegionLen || !regionPattern.MatchString(region) {
-		return nil, fmt.Errorf("%w: %q (want a name such as eu-west-1)", ErrInvalidRegion, region)
+	if err := checkRegion(region); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -321,6 +321,9 @@ func TestRegionsOfUnsignedPresignedAndBadRequests(t *testing.T) {
 	if _, err := e.InRegion("Not_A_Region"); !errors.Is(err, ErrInvalidRegion) {
 		t.Errorf("InRegion(bad) error %v; want ErrInvalidRegion", err)
 	}
+	if _, err := Start(Config{Region: "EU-WEST-1"}); !errors.Is(err, ErrInvalidRegion) {
+		t.Errorf("Start with Region EU-WEST-1: %v; want ErrInvalidRegion", err)
+	}
 	if r := inRegion(t, e, "eu-central-1"); r != e {
 		t.Errorf("InRegion(Config.Region) is not the value Start returned")
 	}
