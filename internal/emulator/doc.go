@@ -418,7 +418,9 @@
 // operation runs. They apply to SageMaker operations, and to SQS
 // operations when Faults.IncludeSQS is set or a rate limit names the SQS
 // operation. Random choices are deterministic for a given Config.Seed and
-// request order (each Region draws from its own generator, seeded alike).
+// request order (each Region draws from its own generator: Config.Region's
+// seeded with Config.Seed, the others with Config.Seed mixed with their
+// name).
 // The faults are the same in every Region; the token buckets are per
 // Region (see Regions and partitions).
 //

@@ -216,7 +216,7 @@ func (e *Emulator) Close() error {
 		e.closing = true
 		e.inflightMu.Unlock()
 		e.closeErr = e.srv.Close()
-		for _, c := range e.regions.all() {
+		for _, c := range e.regions.close() {
 			c.closeRegion()
 		}
 		if e.outbox != nil {

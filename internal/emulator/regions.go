@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/http"
 	"regexp"
@@ -66,10 +67,14 @@ func Partition(region string) string {
 // of the map; each Region's state has its own owner (its Emulator value).
 // Lock order: regionSet.mu, then a Region's locks.
 type regionSet struct {
-	mu    sync.Mutex
-	home  *Emulator // the Region of Config.Region, returned by Start
-	cells map[string]*Emulator
+	mu     sync.Mutex
+	home   *Emulator // the Region of Config.Region, returned by Start
+	cells  map[string]*Emulator
+	closed bool // Close began: no Region is created any more
 }
+
+// errClosed is returned for a Region first named after Close began.
+var errClosed = errors.New("emulator: closed")
 
 // newRegionSet makes home the first Region of a new set.
 func newRegionSet(home *Emulator) *regionSet {
@@ -87,6 +92,9 @@ func (s *regionSet) get(region string) (*Emulator, error) {
 	if c, ok := s.cells[region]; ok {
 		return c, nil
 	}
+	if s.closed {
+		return nil, errClosed
+	}
 	if len(s.cells) >= MaxRegions {
 		return nil, fmt.Errorf("%w: %q: the emulator already serves %d Regions", ErrInvalidRegion, region, MaxRegions)
 	}
@@ -101,6 +109,15 @@ func (s *regionSet) lookup(region string) (*Emulator, bool) {
 	defer s.mu.Unlock()
 	c, ok := s.cells[region]
 	return c, ok
+}
+
+// close marks the set closed and returns every Region's state: no Region
+// is created after it.
+func (s *regionSet) close() []*Emulator {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return s.all()
 }
 
 // all returns every Region's state, sorted by Region.
@@ -140,10 +157,10 @@ func (e *Emulator) newRegion(region string) *Emulator {
 		log:      e.log.With("region", region),
 		url:      e.url,
 		done:     e.done,
-		faults:   newFaultInjector(e.CurrentFaults(), cfg.Seed),
+		faults:   newFaultInjector(e.CurrentFaults(), regionSeed(cfg.Seed, region)),
 		counters: newCounters(),
 		bus:      newEventBus(),
-		events:   newEventDelivery(e.CurrentEventFaults(), cfg.Seed),
+		events:   newEventDelivery(e.CurrentEventFaults(), regionSeed(cfg.Seed, region)),
 		outbox:   e.outbox,
 		state:    newPipelineState(),
 		regions:  e.regions,
@@ -158,6 +175,14 @@ func (e *Emulator) newRegion(region string) *Emulator {
 	c.awsCfg = e.awsCfg.Copy()
 	c.awsCfg.Region = region
 	return c
+}
+
+// regionSeed mixes a Region's name into seed, so that the Regions' random
+// faults are deterministic but not the same sequence in every Region.
+func regionSeed(seed int64, region string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(region))
+	return seed ^ int64(h.Sum64())
 }
 
 // InRegion returns the emulator's state in region, created on first use:
@@ -262,7 +287,10 @@ func (e *Emulator) serveRegion(w http.ResponseWriter, r *http.Request) {
 	c := e
 	if region := requestRegion(r); region != "" && region != e.cfg.Region {
 		var err error
-		if c, err = e.regions.get(region); err != nil {
+		if c, err = e.regions.get(region); errors.Is(err, errClosed) {
+			http.Error(w, "emulator closed", http.StatusServiceUnavailable)
+			return
+		} else if err != nil {
 			contentType, svc := "application/x-amz-json-1.1", "sagemaker"
 			switch target := r.Header.Get("X-Amz-Target"); {
 			case strings.HasPrefix(target, sqsPrefix):

@@ -3,9 +3,12 @@ package emulator
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,5 +396,63 @@ func TestRegionsLambdaFunctionsAndMappings(t *testing.T) {
 	}
 	if r := ev.Records[0]; r.AWSRegion != "eu-west-1" || r.EventSourceARN != eu.QueueARN("q") || inv[0].Env["AWS_REGION"] != "eu-west-1" {
 		t.Errorf("record %+v, AWS_REGION %q; want eu-west-1's", r, inv[0].Env["AWS_REGION"])
+	}
+}
+
+// Regions are created by concurrent requests while emulator-wide settings
+// change (run with -race); after Close no Region is created.
+func TestRegionsConcurrentCreationAndClose(t *testing.T) {
+	e, err := Start(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := []string{"eu-west-1", "eu-west-2", "ap-south-1", "cn-north-1", "us-gov-east-1", "sa-east-1"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(regions))
+	for _, region := range regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := testContext(t)
+			sqsc := sqs.NewFromConfig(aws.Config{Region: region, BaseEndpoint: aws.String(e.URL()),
+				Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")})
+			for i := range 5 {
+				if _, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("q" + strconv.Itoa(i))}); err != nil {
+					errs <- fmt.Errorf("%s: %w", region, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			e.SetFaults(Faults{RateLimits: map[string]RateLimit{"ListPipelines": {PerSecond: float64(i + 1), Burst: 1}}})
+			e.SetStepTiming("A", StepTiming{Duration: time.Duration(i+1) * time.Millisecond})
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, region := range regions {
+		r := inRegion(t, e, region)
+		if n := r.Requests("CreateQueue"); n != 5 {
+			t.Errorf("%s: %d CreateQueue; want 5", region, n)
+		}
+		if f := r.CurrentFaults(); f.RateLimits["ListPipelines"].PerSecond != 20 {
+			t.Errorf("%s: faults %+v; want the last SetFaults", region, f)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.InRegion("af-south-1"); err == nil {
+		t.Error("a Region was created after Close")
+	}
+	if err := inRegion(t, e, "eu-west-1").Close(); err != nil { // closing again, through another Region, is harmless
+		t.Errorf("second Close: %v", err)
 	}
 }
