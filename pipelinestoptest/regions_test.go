@@ -75,6 +75,13 @@ func TestServerInRegion(t *testing.T) {
 	if st, err := srv.WaitExecutionStatus(ctx, arns["eu-west-1"], pipelinestoptest.StatusStopped); err != nil {
 		t.Fatalf("%s %v", st, err)
 	}
+	// A client of one Region reaches another with the SDK's per-call
+	// Region option, as code that routes calls by the ARN's Region does.
+	out, err := srv.SageMakerClient().DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{
+		PipelineExecutionArn: aws.String(arns["cn-north-1"])}, func(o *sagemaker.Options) { o.Region = "cn-north-1" })
+	if err != nil || out.PipelineExecutionStatus != "Executing" {
+		t.Errorf("per-call Region cn-north-1: %v %v", out, err)
+	}
 	if st, _, _ := srv.ExecutionStatus(arns["us-east-1"]); st != pipelinestoptest.StatusExecuting {
 		t.Errorf("us-east-1 execution %s; want Executing", st)
 	}
