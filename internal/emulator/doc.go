@@ -46,8 +46,8 @@
 // (a request or InRegion) from a regionSet that all of them share, the
 // only owner of the Region map. The Regions share the server, the account,
 // the real clock, the callback outbox and the emulator-wide settings:
-// SetFaults, SetEventFaults, SetStepTiming, SetConflictWindow and
-// SetSQSClock reach every Region, current and later, and Close closes them
+// SetFaults, SetEventFaults, SetStepTiming, SetLambdaOutputs,
+// SetConflictWindow and SetSQSClock reach every Region, current and later, and Close closes them
 // all. What throttling and counting see is per Region: each Region has its
 // own rate limit buckets (throttling is per account and Region) and its own
 // counters (Requests, Counters; TotalRequests and RegionCounters add them

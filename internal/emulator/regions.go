@@ -144,12 +144,14 @@ func (s *regionSet) each(fn func(*Emulator)) {
 // newRegion returns the state of a new Region: its own pipelines,
 // executions, queues, rules, functions, rate limit buckets and counters,
 // sharing e's server, account, clock, outbox and settings (faults, event
-// faults, step timings, the SQS clock) as they are now. The caller holds
+// faults, step timings, Lambda step outputs, the conflict window, the SQS
+// clock) as they are now. The caller holds
 // e.regions.mu.
 func (e *Emulator) newRegion(region string) *Emulator {
 	e.mu.Lock()
 	cfg := e.cfg // SetConflictWindow changes cfg.Timing under e.mu
 	timings := maps.Clone(e.state.stepTimings)
+	outputs := maps.Clone(e.state.lambdaOutputs) // values are never changed in place
 	e.mu.Unlock()
 	cfg.Region = region
 	c := &Emulator{
@@ -165,7 +167,7 @@ func (e *Emulator) newRegion(region string) *Emulator {
 		state:    newPipelineState(),
 		regions:  e.regions,
 	}
-	c.state.stepTimings = timings
+	c.state.stepTimings, c.state.lambdaOutputs = timings, outputs
 	e.queues.mu.Lock()
 	now := e.queues.now
 	e.queues.mu.Unlock()
@@ -190,7 +192,8 @@ func regionSeed(seed int64, region string) int64 {
 // pipelines, executions, queues and counters of that Region. The methods
 // that take an execution ARN act in the ARN's Region whichever Region they
 // are called on; the emulator-wide settings (SetFaults, SetEventFaults,
-// SetStepTiming, SetConflictWindow, SetSQSClock) reach every Region; Close
+// SetStepTiming, SetLambdaOutputs, SetConflictWindow, SetSQSClock) reach
+// every Region, those created later too; Close
 // closes the whole emulator. InRegion of Config.Region returns the value
 // Start returned.
 func (e *Emulator) InRegion(region string) (*Emulator, error) {

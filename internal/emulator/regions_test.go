@@ -456,3 +456,28 @@ func TestRegionsConcurrentCreationAndClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// Settings made before a Region exists reach it: a step timing and a
+// Lambda step's outputs set on the home Region apply in a Region created
+// afterwards.
+func TestRegionsInheritSettings(t *testing.T) {
+	e := StartTest(t, Config{Timing: Timing{StepDuration: Forever, LambdaRunTime: -1}})
+	e.SetStepTiming("Work", StepTiming{Duration: -1}) // at once, instead of forever
+	e.SetLambdaOutputs("Score", map[string]string{"score": "0.93"})
+	eu := inRegion(t, e, "eu-west-1")
+	arn := createAndStart(t, eu.SageMakerClient(), "p", Definition(Step{Name: "Work"},
+		Step{Name: "Score", Type: StepTypeLambda, Outputs: []string{"score"}, DependsOn: []string{"Work"}}))
+	waitExecution(t, e, arn, StatusSucceeded)
+	out, err := eu.SageMakerClient().ListPipelineExecutionSteps(testContext(t), &sagemaker.ListPipelineExecutionStepsInput{PipelineExecutionArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range out.PipelineExecutionSteps {
+		if aws.ToString(s.StepName) != "Score" {
+			continue
+		}
+		if o := s.Metadata.Lambda.OutputParameters; len(o) != 1 || aws.ToString(o[0].Value) != "0.93" {
+			t.Errorf("Score outputs %+v; want score=0.93", o)
+		}
+	}
+}

@@ -134,10 +134,14 @@ func (e *Emulator) StartExecution(pipelineName string) (string, error) {
 }
 
 // SetLambdaOutputs sets the output parameters that the function of every
-// Lambda step named stepName returns when it finishes, for steps that
-// finish after the call. Only outputs the step declares are kept; nil
-// removes the setting (the function then returns no outputs).
+// Lambda step named stepName, in any Region, returns when it finishes, for
+// steps that finish after the call. Only outputs the step declares are
+// kept; nil removes the setting (the function then returns no outputs).
 func (e *Emulator) SetLambdaOutputs(stepName string, outputs map[string]string) {
+	e.regions.each(func(c *Emulator) { c.setLambdaOutputs(stepName, outputs) })
+}
+
+func (e *Emulator) setLambdaOutputs(stepName string, outputs map[string]string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if outputs == nil {
