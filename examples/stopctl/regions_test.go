@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -48,5 +49,35 @@ func TestStopctlRegionsOfTheEmulator(t *testing.T) {
 	}
 	if n := te.emu.Requests("StopPipelineExecution"); n != 0 {
 		t.Errorf("%d StopPipelineExecution in the home Region; want 0", n)
+	}
+}
+
+// events setup with --region works in that Region of the emulator, and a
+// dry run writes ARNs in the Region's partition.
+func TestStopctlEventsSetupInRegions(t *testing.T) {
+	te := newTestEnv(t, emulator.Config{})
+	global := []string{"--endpoint-url", te.emu.URL(), "--region", "cn-north-1"}
+	r := runStopctl(t, t.Context(), "", append(global, "--output", "json", "events", "setup", "--queue", "events")...)
+	var s eventsSetup
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || r.code != exitOK {
+		t.Fatalf("events setup (%v): %s", err, r)
+	}
+	if s.QueueARN != "arn:aws-cn:sqs:cn-north-1:123456789012:events" || s.RuleARN != "arn:aws-cn:events:cn-north-1:123456789012:rule/"+s.RuleName {
+		t.Errorf("setup queue %s rule %s; want cn-north-1 ARNs in aws-cn", s.QueueARN, s.RuleARN)
+	}
+	cn, err := te.emu.InRegion("cn-north-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn.Requests("PutTargets") != 1 || te.emu.Requests("PutTargets") != 0 {
+		t.Errorf("PutTargets counted in %v; want cn-north-1 only", te.emu.RegionCounters())
+	}
+	r = runStopctl(t, t.Context(), "", append(global, "events", "setup", "--queue", "q", "--dry-run", "--account", "123456789012")...)
+	s = eventsSetup{}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || r.code != exitOK {
+		t.Fatalf("dry run (%v): %s", err, r)
+	}
+	if s.QueueARN != "arn:aws-cn:sqs:cn-north-1:123456789012:q" || !strings.HasPrefix(s.RuleARN, "arn:aws-cn:events:cn-north-1:") {
+		t.Errorf("dry run queue %s rule %s; want aws-cn ARNs", s.QueueARN, s.RuleARN)
 	}
 }
