@@ -25,7 +25,8 @@
 //
 // One HTTP server speaks SageMaker (AWS JSON 1.1) and SQS (AWS JSON 1.0) as
 // AWS does, so the SDK's own serializers, error types and retries are
-// exercised. Credentials and signatures are accepted unchecked.
+// exercised. Credentials and signatures are accepted unchecked; the
+// signature's Region picks the Region (see Regions).
 //
 // SageMaker: CreatePipeline, UpdatePipeline, DeletePipeline,
 // DescribePipeline, ListPipelines, StartPipelineExecution,

@@ -10,7 +10,8 @@
 // X-Amz-Target: AmazonSQS.<Operation>) and EventBridge (AWS JSON 1.1,
 // X-Amz-Target: AWSEvents.<Operation>, see EventBridge below). Every answer carries an
 // x-amzn-RequestId header. Signatures and credentials are accepted
-// unchecked. Timestamps are written as epoch seconds (JSON numbers with
+// unchecked; the credential scope's Region picks the Region whose state a
+// request reads and changes (see Regions and partitions). Timestamps are written as epoch seconds (JSON numbers with
 // millisecond precision). Errors are written as the services write them:
 //
 //   - SageMaker: {"__type": "<Code>", "Message": "..."} with HTTP 400 for
