@@ -25,7 +25,8 @@
 //
 // One HTTP server speaks SageMaker (AWS JSON 1.1) and SQS (AWS JSON 1.0) as
 // AWS does, so the SDK's own serializers, error types and retries are
-// exercised. Credentials and signatures are accepted unchecked.
+// exercised. Credentials and signatures are accepted unchecked; the
+// signature's Region picks the Region (see Regions).
 //
 // SageMaker: CreatePipeline, UpdatePipeline, DeletePipeline,
 // DescribePipeline, ListPipelines, StartPipelineExecution,
@@ -68,6 +69,25 @@
 // a message in flight, visibility ends at most 12 hours after the receive,
 // and a message received maxReceiveCount times moves to the dead-letter
 // queue.
+//
+// # Regions
+//
+// The server keeps separate state per Region, taken from each request's
+// SigV4 signature: a pipeline named "train" in eu-west-1 and one in
+// us-east-1 are two pipelines, an execution ARN of one Region is not found
+// through a client of another, and ARNs are built in the Region's
+// partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, ...). InRegion
+// returns the server in another Region, with its clients, queues,
+// pipelines and counters:
+//
+//	eu, _ := srv.InRegion("eu-west-1")
+//	eu.CreatePipeline("train", def)
+//	arn, _ := eu.StartExecution("train") // arn:aws:sagemaker:eu-west-1:...
+//	_ = eu.Requests("StopPipelineExecution") // eu-west-1's; srv.TotalRequests counts all
+//
+// Rate limits (Faults.RateLimits) apply per Region, each with its own
+// buckets, as throttling is per account and Region. Queue URLs of Regions
+// other than Config.Region have the form URL/queue/REGION/ACCOUNT/NAME.
 //
 // # What the test reads
 //

@@ -65,6 +65,14 @@ const AllOperations = "*"
 // or moved to its dead-letter queue.
 const StaleDeletes = "DeleteMessage (no effect)"
 
+// MaxRegions is how many Regions one server serves at most.
+const MaxRegions = emulator.MaxRegions
+
+// ErrInvalidRegion is returned by Start (Config.Region) and InRegion for
+// a name that is not a Region: lowercase letters, digits and single
+// hyphens, such as "eu-west-1". Test with errors.Is.
+var ErrInvalidRegion = emulator.ErrInvalidRegion
+
 // ErrNotFound is returned for an unknown pipeline, execution, step or
 // queue. Test with errors.Is.
 var ErrNotFound = emulator.ErrNotFound
@@ -79,8 +87,10 @@ var ErrInvalidConfig = errors.New("pipelinestoptest: invalid configuration")
 type Config struct {
 	// Addr is the TCP address to listen on. Empty means DefaultAddr.
 	Addr string
-	// Region is the Region used in ARNs and by the ready-made clients.
-	// Empty means DefaultRegion.
+	// Region is the default Region: the Region of the value Start returns
+	// (its ARNs, queue URLs and ready-made clients) and of unsigned
+	// requests. The server serves every Region (see InRegion). Empty means
+	// DefaultRegion.
 	Region string
 	// AccountID is the 12-digit account used in ARNs and queue URLs. Empty
 	// means DefaultAccountID.
@@ -147,8 +157,9 @@ type StepTiming struct {
 // Faults are injected failures. The zero value injects nothing.
 type Faults struct {
 	// RateLimits maps an operation name (for example
-	// "StopPipelineExecution", or AllOperations) to a token bucket; a
-	// request that finds its bucket empty is answered ThrottlingException.
+	// "StopPipelineExecution", or AllOperations) to a token bucket per
+	// Region; a request that finds its bucket empty is answered
+	// ThrottlingException.
 	RateLimits map[string]RateLimit
 	// ErrorRate is the fraction (0 to 1) of requests answered HTTP 500
 	// InternalFailure or 503 ServiceUnavailable without running.
@@ -265,14 +276,43 @@ func New(t testing.TB, cfg Config) *Server {
 }
 
 // Close stops the server, ends long polls and simulated timers and waits
-// for its goroutines. It is safe to call more than once.
+// for its goroutines, in every Region (also when called on a value
+// InRegion returned). It is safe to call more than once.
 func (s *Server) Close() error { return s.e.Close() }
 
 // URL returns the server's endpoint, for example "http://127.0.0.1:43121".
 func (s *Server) URL() string { return s.e.URL() }
 
-// Region returns the Region used in ARNs.
+// Region returns the Region of this value: Config.Region, or the Region
+// named for a value InRegion returned. Its ARNs, queue URLs, ready-made
+// clients and counters are of this Region.
 func (s *Server) Region() string { return s.e.Region() }
+
+// InRegion returns the server in region: a value whose ready-made clients
+// (SageMakerClient, SQSClient, EventBridgeClient, AWSConfig) sign for
+// region, and whose CreateQueue, CreatePipeline, StartExecution,
+// Requests, Counters, EventStats and CallbackMessages create and read that
+// Region's resources. Each Region has its own pipelines, executions,
+// queues, rules and rate limit buckets, as in AWS; ARNs are built in the
+// Region's partition (arn:aws-cn:... in cn-north-1, arn:aws-us-gov:... in
+// us-gov-west-1, arn:aws-iso:..., arn:aws-iso-b:...). Any client reaches
+// the Region of its signature: a client built with another Region works
+// without InRegion. The methods that take an execution ARN or a callback
+// token act in its Region whichever value they are called on; SetFaults,
+// SetEventFaults, SetStepTiming and SetConflictWindow reach every Region.
+// A Region name that is not lowercase letters, digits and hyphens (or one
+// more than MaxRegions) returns an error wrapping ErrInvalidRegion.
+func (s *Server) InRegion(region string) (*Server, error) {
+	e, err := s.e.InRegion(region)
+	if err != nil {
+		return nil, fmt.Errorf("pipelinestoptest: %w", err)
+	}
+	return &Server{e: e}, nil
+}
+
+// Regions returns the Regions the server has state in, sorted:
+// Config.Region and every Region a request or InRegion named.
+func (s *Server) Regions() []string { return s.e.Regions() }
 
 // AccountID returns the account used in ARNs and queue URLs.
 func (s *Server) AccountID() string { return s.e.AccountID() }
@@ -310,10 +350,10 @@ func (s *Server) CreateQueue(name string) (string, error) {
 func (s *Server) QueueURL(name string) string { return s.e.QueueURL(name) }
 
 // QueueARN returns the ARN a queue with the given name has (or would have)
-// on this server, as a RedrivePolicy's deadLetterTargetArn names it.
-func (s *Server) QueueARN(name string) string {
-	return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", s.e.Region(), s.e.AccountID(), name)
-}
+// on this server, as a RedrivePolicy's deadLetterTargetArn names it. The
+// ARN is in the partition of the server's Region (arn:aws-cn:sqs:... in
+// cn-north-1).
+func (s *Server) QueueARN(name string) string { return s.e.QueueARN(name) }
 
 // CreatePipeline creates a pipeline from its definition JSON (see
 // Definition for a builder) and returns its ARN. The definition is
@@ -372,8 +412,9 @@ func (s *Server) SetStepTiming(stepName string, t StepTiming) {
 // the call; zero or negative turns it off.
 func (s *Server) SetConflictWindow(d time.Duration) { s.e.SetConflictWindow(d) }
 
-// SetFaults replaces the injected faults. Rate limit buckets start full.
-// An unusable value returns an error wrapping ErrInvalidConfig and changes
+// SetFaults replaces the injected faults in every Region. Rate limit
+// buckets start full; each Region has its own, as throttling is per
+// account and Region. An unusable value returns an error wrapping ErrInvalidConfig and changes
 // nothing.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.check(); err != nil {
@@ -384,12 +425,23 @@ func (s *Server) SetFaults(f Faults) error {
 }
 
 // Requests returns how many requests for op (for example
-// "StopPipelineExecution" or "ReceiveMessage") the server received,
-// including those answered with an injected fault.
+// "StopPipelineExecution" or "ReceiveMessage") the server received in
+// this value's Region (a request's Region is its signature's; an unsigned
+// request's is Config.Region), including those answered with an injected
+// fault. TotalRequests counts every Region.
 func (s *Server) Requests(op string) int { return s.e.Requests(op) }
 
-// Counters returns a snapshot of the request counts by operation.
+// TotalRequests returns how many requests for op the server received in
+// all Regions.
+func (s *Server) TotalRequests(op string) int { return s.e.TotalRequests(op) }
+
+// Counters returns a snapshot of this Region's request counts by
+// operation.
 func (s *Server) Counters() map[string]int { return maps.Clone(s.e.Counters()) }
+
+// RegionCounters returns a snapshot of the request counts of every Region,
+// by Region then by operation.
+func (s *Server) RegionCounters() map[string]map[string]int { return s.e.RegionCounters() }
 
 // StopTokens returns every distinct ClientRequestToken seen in a
 // StopPipelineExecution call for the execution, in the order first seen.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -259,6 +260,9 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	emu, err := emulator.Start(cfg)
+	if errors.Is(err, emulator.ErrInvalidRegion) {
+		return usagef("emulator: --region: %v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -289,6 +293,8 @@ func (e *env) printEmulatorBanner(emu *emulator.Emulator, f *emulatorFlags, cfg 
 	w := e.stdout
 	u := emu.URL()
 	fmt.Fprintf(w, "SageMaker Pipelines + SQS + EventBridge emulator listening on %s (region %s, account %s)\n\n", u, emu.Region(), emu.AccountID())
+	fmt.Fprintf(w, "Every Region is served with its own state: a request's Region is its signature's (--region of another\n"+
+		"stopctl command, AWS_REGION of the CLI); unsigned requests and the region above are %s.\n", emu.Region())
 	fmt.Fprintln(w, "It accepts any credentials. In another terminal:")
 	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%[1]s\n", emu.Region())
 	fmt.Fprintf(w, "  aws --endpoint-url %s sqs create-queue --queue-name approvals\n", u)

@@ -37,6 +37,7 @@ func TestEmulatorUsage(t *testing.T) {
 		{[]string{"--callback-queue-endpoint", "localhost:5000"}, "is not an http(s) URL"},
 		{[]string{"--endpoint-url", "http://127.0.0.1:1"}, "flag provided but not defined: -endpoint-url"}, // not in its help either
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--region", "EU_WEST"}, `--region: emulator: invalid Region: "EU_WEST"`},
 	} {
 		r := runStopctl(t, t.Context(), "", append([]string{"emulator"}, tc.args...)...)
 		if r.code != exitUsage {
@@ -96,6 +97,7 @@ func TestEmulatorServes(t *testing.T) {
 		"aws --endpoint-url " + url + " sagemaker list-pipeline-executions",
 		"generic steps forever", "conflict window 1m0s",
 		"StopPipelineExecution throttled at 100/s (burst 50)",
+		"Every Region is served with its own state",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)

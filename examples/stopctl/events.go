@@ -17,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
 )
 
 // eventsSetup is what `stopctl events setup` creates: a queue, its policy
@@ -78,12 +79,15 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 		if acct == "" {
 			acct = "ACCOUNT_ID"
 		}
+		// ARNs in the Region's partition (arn:aws-cn:... in China); the
+		// emulator's table is AWS's.
+		part := emulator.Partition(region)
 		var pipelineARNs []string
 		for _, p := range pipelines {
-			pipelineARNs = append(pipelineARNs, fmt.Sprintf("arn:aws:sagemaker:%s:%s:pipeline/%s", region, acct, strings.ToLower(p)))
+			pipelineARNs = append(pipelineARNs, fmt.Sprintf("arn:%s:sagemaker:%s:%s:pipeline/%s", part, region, acct, strings.ToLower(p)))
 		}
-		s := newEventsSetup(*queue, *rule, fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, acct, *queue),
-			fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", region, acct, *rule), pipelineARNs)
+		s := newEventsSetup(*queue, *rule, fmt.Sprintf("arn:%s:sqs:%s:%s:%s", part, region, acct, *queue),
+			fmt.Sprintf("arn:%s:events:%s:%s:rule/%s", part, region, acct, *rule), pipelineARNs)
 		return e.printJSON(s)
 	}
 	sq, err := e.sqsClient(ctx)

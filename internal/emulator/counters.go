@@ -45,16 +45,19 @@ func (c *counters) request(op string) {
 }
 
 // Requests returns how many requests named op (for example
-// "StopPipelineExecution" or "ReceiveMessage") the emulator received,
-// including those answered with an injected fault. Requests with an unknown
-// X-Amz-Target prefix count as "Unknown".
+// "StopPipelineExecution" or "ReceiveMessage") this Region received (the
+// Region of the request's credential scope, Config.Region for unsigned
+// requests), including those answered with an injected fault. Requests
+// with an unknown X-Amz-Target prefix count as "Unknown". TotalRequests
+// sums every Region.
 func (e *Emulator) Requests(op string) int {
 	e.counters.mu.Lock()
 	defer e.counters.mu.Unlock()
 	return e.counters.requests[op]
 }
 
-// Counters returns a snapshot of the request counts by operation.
+// Counters returns a snapshot of this Region's request counts by
+// operation; RegionCounters has every Region's.
 func (e *Emulator) Counters() map[string]int {
 	e.counters.mu.Lock()
 	defer e.counters.mu.Unlock()
@@ -66,6 +69,7 @@ func (e *Emulator) Counters() map[string]int {
 // first seen. Calls rejected by input validation before the execution was
 // found are not recorded.
 func (e *Emulator) StopTokens(executionARN string) []string {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ex, ok := e.state.executions[executionARN]; ok {
@@ -77,6 +81,7 @@ func (e *Emulator) StopTokens(executionARN string) []string {
 // AcceptedStopToken returns the ClientRequestToken of the stop that took
 // effect on executionARN, or "" when none did.
 func (e *Emulator) AcceptedStopToken(executionARN string) string {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ex, ok := e.state.executions[executionARN]; ok {
@@ -89,6 +94,7 @@ func (e *Emulator) AcceptedStopToken(executionARN string) string {
 // state of executionARN (0 or 1: only an Executing execution can be
 // stopped). Replays of the accepted token answer success but do not count.
 func (e *Emulator) EffectiveStops(executionARN string) int {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ex, ok := e.state.executions[executionARN]; ok {
@@ -100,6 +106,7 @@ func (e *Emulator) EffectiveStops(executionARN string) int {
 // StopCalls returns how many StopPipelineExecution calls for executionARN
 // were answered with success, replays included.
 func (e *Emulator) StopCalls(executionARN string) int {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ex, ok := e.state.executions[executionARN]; ok {
@@ -112,6 +119,7 @@ func (e *Emulator) StopCalls(executionARN string) int {
 // that were refused because the step had already ended (a second answer
 // with another ClientRequestToken), in order.
 func (e *Emulator) RefusedAnswers(callbackToken string) []Answer {
+	e = e.forToken(callbackToken)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.state.tokens[callbackToken]; ok {
@@ -125,6 +133,7 @@ func (e *Emulator) RefusedAnswers(callbackToken string) []Answer {
 // A test asserts "no step answered twice with different outcomes" by
 // checking that every entry after the first is a Replay.
 func (e *Emulator) Answers(callbackToken string) []Answer {
+	e = e.forToken(callbackToken)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.state.tokens[callbackToken]; ok {

@@ -34,7 +34,7 @@ var (
 	stepNamePattern    = regexp.MustCompile(`^[A-Za-z0-9\-_]{1,64}$`)
 	paramNamePattern   = regexp.MustCompile(`^[A-Za-z0-9\-_]{1,256}$`)
 	lambdaARNPattern   = regexp.MustCompile(`^arn:aws[a-z\-]*:lambda:[a-z0-9\-]+:[0-9]{12}:function:[a-zA-Z0-9\-_]{1,64}(:(\$LATEST|[a-zA-Z0-9\-_]{1,128}))?$`)
-	queuePathPattern   = regexp.MustCompile(`^/[0-9]{12}/[A-Za-z0-9\-_]{1,80}(\.fifo)?$`)
+	queuePathPattern   = regexp.MustCompile(`^(/queue/[a-z0-9\-]+)?/[0-9]{12}/[A-Za-z0-9\-_]{1,80}(\.fifo)?$`)
 	outputRefPattern   = regexp.MustCompile(`^OutputParameters\[(?:'([^']*)'|"([^"]*)")\]$`)
 	executionVariables = []string{"PipelineExecutionId", "PipelineExecutionArn", "PipelineName", "PipelineArn", "StartDateTime", "CurrentDateTime"}
 	parameterTypes     = []string{"String", "Integer", "Boolean", "Float"}

@@ -10,7 +10,8 @@
 // X-Amz-Target: AmazonSQS.<Operation>) and EventBridge (AWS JSON 1.1,
 // X-Amz-Target: AWSEvents.<Operation>, see EventBridge below). Every answer carries an
 // x-amzn-RequestId header. Signatures and credentials are accepted
-// unchecked. Timestamps are written as epoch seconds (JSON numbers with
+// unchecked; the credential scope's Region picks the Region whose state a
+// request reads and changes (see Regions and partitions). Timestamps are written as epoch seconds (JSON numbers with
 // millisecond precision). Errors are written as the services write them:
 //
 //   - SageMaker: {"__type": "<Code>", "Message": "..."} with HTTP 400 for
@@ -47,6 +48,60 @@
 // framing alike. The clients AWSConfig, SageMakerClient and SQSClient
 // build carry sdkbody.NoWriteTo, which prevents it; SDK clients built
 // otherwise against the emulator should add it to their APIOptions.
+//
+// # Regions and partitions
+//
+// The emulator keeps separate state per Region, as AWS does: pipelines,
+// executions, callback tokens, queues, EventBridge rules, Lambda functions
+// and event source mappings, rate limit buckets, counters and event and
+// callback logs all live in one Region. A request's Region is the Region of
+// its SigV4 credential scope (Credential=AKID/DATE/REGION/SERVICE/aws4_request
+// in the Authorization header, or the X-Amz-Credential query parameter of a
+// presigned URL); a request with neither is in Config.Region (the default
+// Region, DefaultRegion unless set). A Region name that is not lowercase
+// letters, digits and single hyphens (at most 32 characters), or a Region
+// beyond the first MaxRegions, is answered HTTP 403
+// InvalidSignatureException ("Credential should be scoped to a valid
+// region").
+//
+// Design: the Emulator value is one Region's state and the sole owner of
+// it. Start returns Config.Region's; the others are created on first use
+// (a request or InRegion) from a regionSet that all of them share, the
+// only owner of the Region map. The Regions share the server, the account,
+// the real clock, the callback outbox and the emulator-wide settings:
+// SetFaults, SetEventFaults, SetStepTiming, SetLambdaOutputs,
+// SetConflictWindow and SetSQSClock reach every Region, current and later, and Close closes them
+// all. What throttling and counting see is per Region: each Region has its
+// own rate limit buckets (throttling is per account and Region) and its own
+// counters (Requests, Counters; TotalRequests and RegionCounters add them
+// up). A user who never names another Region sees one Region, as before.
+// The inspection methods that take an execution ARN (ExecutionStatus,
+// StopTokens, CompleteStep, WaitExecutionStatus, ...) act in the ARN's
+// Region whichever Region's value they are called on; those that take a
+// callback token act in the Region that issued it.
+//
+// ARNs are built in the partition of their Region (Partition): "aws-cn" for
+// cn-north-1 and cn-northwest-1, "aws-us-gov" for us-gov-*, "aws-iso" for
+// us-iso-*, "aws-iso-b" for us-isob-*, "aws-iso-e" for eu-isoe-*,
+// "aws-iso-f" for us-isof-*, "aws" for the others; IAM ARNs (CreatedBy,
+// roles) too. An ARN of another Region, partition or account names no
+// resource of this Region: an execution or pipeline ARN is answered
+// ResourceNotFound, a queue ARN (a redrive target, an event source, an
+// EventBridge target) is not found, a full function ARN is not found, as
+// each operation answers for any unknown resource. A callback token is
+// answered in the Region of its execution only.
+//
+// Queue URLs: the default Region's keep the form ENDPOINT/ACCOUNT/NAME;
+// other Regions' carry the Region in LocalStack's path style,
+// ENDPOINT/queue/REGION/ACCOUNT/NAME (the emulator puts no AWS host in its
+// URLs, so no partition's DNS suffix either). A queue URL's Region is read
+// from that path, else from an AWS host (sqs.REGION.amazonaws.com,
+// sqs.REGION.amazonaws.com.cn, REGION.queue.amazonaws.com), else it is the
+// default Region; a URL of another Region names no queue (QueueDoesNotExist).
+// A callback step sends to the queue of its execution's Region. Events go
+// to the rules of the execution's Region only, with that Region in the
+// envelope; Lambda functions see their Region in AWS_REGION and in the
+// records' awsRegion.
 //
 // # SageMaker operations
 //
@@ -386,10 +441,15 @@
 // operation runs. They apply to SageMaker operations, and to SQS
 // operations when Faults.IncludeSQS is set or a rate limit names the SQS
 // operation. Random choices are deterministic for a given Config.Seed and
-// request order.
+// request order (each Region draws from its own generator: Config.Region's
+// seeded with Config.Seed, the others with Config.Seed mixed with their
+// name).
+// The faults are the same in every Region; the token buckets are per
+// Region (see Regions and partitions).
 //
 // Counters let tests assert protocol properties: Requests and Counters
-// (requests per operation), StopTokens, AcceptedStopToken, EffectiveStops
+// (requests per operation in one Region; TotalRequests and RegionCounters
+// for all), StopTokens, AcceptedStopToken, EffectiveStops
 // and StopCalls per execution ("exactly one effective stop"), and Answers
 // per callback token ("no step answered twice with different outcomes"),
 // CallbackMessages (every callback step message sent, in order) and the

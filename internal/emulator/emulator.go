@@ -115,6 +115,8 @@ type Emulator struct {
 
 	lambdaOnce sync.Once
 	lambda     *lambdaBackend // local functions and event source mappings (lambdafunc.go)
+
+	regions *regionSet // every Region's state, this one included (regions.go)
 }
 
 // Start starts an emulator listening on cfg.Addr. Close it when done.
@@ -127,6 +129,9 @@ func Start(cfg Config) (*Emulator, error) {
 	}
 	if cfg.AccountID == "" {
 		cfg.AccountID = DefaultAccountID
+	}
+	if err := checkRegion(cfg.Region); err != nil {
+		return nil, err
 	}
 	if !accountPattern.MatchString(cfg.AccountID) {
 		return nil, fmt.Errorf("emulator: account ID %q is not 12 digits", cfg.AccountID)
@@ -155,7 +160,9 @@ func Start(cfg Config) (*Emulator, error) {
 		events:   newEventDelivery(cfg.EventFaults, cfg.Seed),
 	}
 	e.queues = newSQSBackend(e.url, cfg.Region, cfg.AccountID, e.done)
+	e.queues.home = cfg.Region
 	e.state = newPipelineState()
+	e.regions = newRegionSet(e)
 	e.awsCfg = clientConfig(e.url, cfg.Region)
 	sender := cfg.CallbackSender
 	if sender == nil && cfg.CallbackQueueEndpoint != "" {
@@ -167,7 +174,7 @@ func Start(cfg Config) (*Emulator, error) {
 		e.outbox = newOutbox(sender, log)
 	}
 	e.srv = &http.Server{
-		Handler:           http.HandlerFunc(e.serveHTTP),
+		Handler:           http.HandlerFunc(e.serveRegion),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -211,24 +218,23 @@ func StartTest(t testing.TB, cfg Config) *Emulator {
 }
 
 // Close stops the server, wakes long polls, cancels every simulated timer
-// and waits for the emulator's goroutines to end. It is safe to call more
-// than once.
+// and waits for the emulator's goroutines to end, in every Region
+// whichever Region's value it is called on. It is safe to call more than
+// once.
 func (e *Emulator) Close() error {
+	e = e.regions.home // the server and its Regions close together
 	e.closeOnce.Do(func() {
 		close(e.done)
 		e.inflightMu.Lock()
 		e.closing = true
 		e.inflightMu.Unlock()
 		e.closeErr = e.srv.Close()
-		e.inflight.Wait()
-		e.mu.Lock()
-		e.state.stopTimers()
-		e.mu.Unlock()
-		e.events.close()
+		for _, c := range e.regions.close() {
+			c.closeRegion()
+		}
 		if e.outbox != nil {
 			e.outbox.close()
 		}
-		e.closeLambda()
 	})
 	return e.closeErr
 }
@@ -236,7 +242,9 @@ func (e *Emulator) Close() error {
 // URL returns the emulator's endpoint, for example "http://127.0.0.1:43121".
 func (e *Emulator) URL() string { return e.url }
 
-// Region returns the Region the emulator uses in ARNs.
+// Region returns the Region of this value: Config.Region for the value
+// Start returned, the Region named for one InRegion returned. ARNs and
+// queue URLs it makes, and its ready-made clients, are of this Region.
 func (e *Emulator) Region() string { return e.cfg.Region }
 
 // AccountID returns the account the emulator uses in ARNs and queue URLs.
@@ -270,6 +278,10 @@ func (e *Emulator) EventBridgeClient(optFns ...func(*eventbridge.Options)) *even
 // QueueURL returns the URL of the emulator's queue with the given name,
 // whether or not the queue exists.
 func (e *Emulator) QueueURL(name string) string { return e.queues.urlFor(name) }
+
+// QueueARN returns the ARN of the emulator's queue with the given name,
+// whether or not the queue exists.
+func (e *Emulator) QueueARN(name string) string { return e.queues.arnFor(name) }
 
 // enter registers an in-flight request; it reports false once Close began.
 func (e *Emulator) enter() bool {

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -86,13 +85,13 @@ func eventsValidation(format string, args ...any) *apiError {
 }
 
 func (e *Emulator) ruleARN(name string) string {
-	return fmt.Sprintf("arn:aws:events:%s:%s:rule/%s", e.cfg.Region, e.cfg.AccountID, name)
+	return e.arnPrefix("events", false) + "rule/" + name
 }
 
 // checkBus accepts the default bus by name or ARN (or no name).
 func (e *Emulator) checkBus(name string) *apiError {
 	switch name {
-	case "", defaultBus, fmt.Sprintf("arn:aws:events:%s:%s:event-bus/default", e.cfg.Region, e.cfg.AccountID):
+	case "", defaultBus, e.arnPrefix("events", false) + "event-bus/default":
 		return nil
 	}
 	return eventsError("ResourceNotFoundException", "Event bus %s does not exist.", name)

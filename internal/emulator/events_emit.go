@@ -60,15 +60,17 @@ func (f EventFaults) check() error {
 	return nil
 }
 
-// SetEventFaults replaces the faults injected into event delivery. Events
-// already delayed keep their delay.
+// SetEventFaults replaces the faults injected into event delivery in
+// every Region. Events already delayed keep their delay.
 func (e *Emulator) SetEventFaults(f EventFaults) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	e.events.mu.Lock()
-	defer e.events.mu.Unlock()
-	e.events.faults = f
+	e.regions.each(func(c *Emulator) {
+		c.events.mu.Lock()
+		c.events.faults = f
+		c.events.mu.Unlock()
+	})
 	return nil
 }
 
@@ -395,7 +397,7 @@ func targetInput(t *eventTarget, event map[string]any, body string) string {
 // deliverToQueue sends body to the emulator's queue with ARN targetARN,
 // as EventBridge's SendMessage would (the queue's DelaySeconds applies).
 func (e *Emulator) deliverToQueue(ruleARN, targetARN, body string) error {
-	if !strings.HasPrefix(targetARN, "arn:aws:sqs:") {
+	if !strings.HasPrefix(targetARN, "arn:") || !strings.Contains(targetARN, ":sqs:") {
 		return fmt.Errorf("target %s is not an SQS queue; the emulator delivers only to its own queues", targetARN)
 	}
 	b := e.queues

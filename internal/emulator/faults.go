@@ -55,8 +55,10 @@ type RateLimit struct {
 	Burst     int
 }
 
-// SetFaults replaces the injected faults. Rate limit buckets start full.
-func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
+// SetFaults replaces the injected faults in every Region. Rate limit
+// buckets start full; each Region has its own (throttling is per account
+// and Region).
+func (e *Emulator) SetFaults(f Faults) { e.regions.each(func(c *Emulator) { c.faults.set(f) }) }
 
 // CurrentFaults returns the faults in force.
 func (e *Emulator) CurrentFaults() Faults {

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -151,7 +150,7 @@ func (b *lambdaBackend) viewLocked(m *eventSourceMapping) mappingView {
 		BatchSize:                      m.cfg.batchSize,
 		MaximumBatchingWindowInSeconds: int(m.cfg.window.Round(time.Second) / time.Second),
 		EventSourceArn:                 m.queueARN,
-		EventSourceMappingArn:          fmt.Sprintf("arn:aws:lambda:%s:%s:event-source-mapping:%s", b.e.cfg.Region, b.e.cfg.AccountID, m.uuid),
+		EventSourceMappingArn:          b.e.arnPrefix("lambda", false) + "event-source-mapping:" + m.uuid,
 		FunctionArn:                    b.functionARN(m.function),
 		FunctionResponseTypes:          types,
 		LastModified:                   ts(m.modified),
@@ -207,7 +206,7 @@ func (b *lambdaBackend) apiCreateMapping(_ *http.Request, body []byte) (int, any
 		return 0, nil, lambdaInvalid("FunctionName is required")
 	case arn == "":
 		return 0, nil, lambdaInvalid("EventSourceArn is required (the emulator serves SQS event sources)")
-	case !strings.HasPrefix(arn, "arn:aws:sqs:"):
+	case !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":sqs:"):
 		return 0, nil, lambdaInvalid("Unrecognized event source %s: the emulator serves SQS queues only", arn)
 	}
 	cfg := mappingConfig{enabled: true}
@@ -375,7 +374,7 @@ type functionEnvironment struct {
 func (b *lambdaBackend) functionView(f *lambdaFunction) functionView {
 	v := functionView{
 		FunctionName: f.cfg.Name, FunctionArn: f.arn, Runtime: "provided.al2023",
-		Role:    fmt.Sprintf("arn:aws:iam::%s:role/lambda-emulator", b.e.cfg.AccountID),
+		Role:    b.e.arnPrefix("iam", true) + "role/lambda-emulator",
 		Handler: f.cfg.Handler, Timeout: timeoutSeconds(f.cfg.Timeout), MemorySize: f.cfg.MemoryMB,
 		LastModified: f.modified.UTC().Format("2006-01-02T15:04:05.000-0700"), Version: "$LATEST",
 		TracingConfig: map[string]string{"Mode": "PassThrough"}, RevisionId: f.revision,

@@ -185,13 +185,17 @@ func (b *lambdaBackend) enter() bool {
 }
 
 func (b *lambdaBackend) functionARN(name string) string {
-	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", b.e.cfg.Region, b.e.cfg.AccountID, name)
+	return b.e.arnPrefix("lambda", false) + "function:" + name
 }
 
 // resolveFunction finds a function by name, full or partial ARN, ignoring
-// a $LATEST qualifier. Callers hold b.mu.
+// a $LATEST qualifier; a full ARN of another Region, partition or account
+// finds none. Callers hold b.mu.
 func (b *lambdaBackend) resolveFunction(ref string) (*lambdaFunction, string) {
 	name := ref
+	if strings.HasPrefix(ref, "arn:") && !strings.HasPrefix(ref, b.functionARN("")) {
+		return nil, ref
+	}
 	if i := strings.Index(name, "function:"); i >= 0 {
 		name = name[i+len("function:"):]
 	}

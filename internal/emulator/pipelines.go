@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 	"regexp"
@@ -227,7 +226,7 @@ func (e *Emulator) caller(r *http.Request) userContext {
 			id = akid
 		}
 	}
-	return userContext{IamIdentity: &iamIdentity{Arn: fmt.Sprintf("arn:aws:iam::%s:user/%s", e.cfg.AccountID, id), PrincipalId: id}}
+	return userContext{IamIdentity: &iamIdentity{Arn: e.arnPrefix("iam", true) + "user/" + id, PrincipalId: id}}
 }
 
 type describePipelineOutput struct {

@@ -39,14 +39,19 @@ func (e *Emulator) sageMakerService() *service {
 }
 
 func (e *Emulator) pipelineARN(name string) string {
-	return fmt.Sprintf("arn:aws:sagemaker:%s:%s:pipeline/%s", e.cfg.Region, e.cfg.AccountID, name)
+	return e.arnPrefix("sagemaker", false) + "pipeline/" + name
 }
 
 // lookupPipeline finds a pipeline by name or ARN. Callers hold e.mu.
 func (e *Emulator) lookupPipeline(nameOrARN string) (*pipeline, *apiError) {
 	name := nameOrARN
 	if strings.HasPrefix(name, "arn:") {
-		_, name, _ = strings.Cut(name, ":pipeline/")
+		var ok bool
+		// An ARN of another Region, partition or account names no
+		// pipeline here.
+		if name, ok = strings.CutPrefix(name, e.pipelineARN("")); !ok {
+			return nil, notFound("Pipeline '%s' does not exist.", nameOrARN)
+		}
 	}
 	p, ok := e.state.pipelines[name]
 	if !ok {

@@ -113,7 +113,7 @@ func (e *Emulator) CreatePipeline(name, definitionJSON string) (string, error) {
 	if p, ok := e.state.pipelines[name]; ok {
 		return p.arn, fmt.Errorf("emulator: pipeline %s already exists", name)
 	}
-	p := e.newPipeline(name, definitionJSON, def, fmt.Sprintf("arn:aws:iam::%s:role/emulator", e.cfg.AccountID))
+	p := e.newPipeline(name, definitionJSON, def, e.arnPrefix("iam", true)+"role/emulator")
 	return p.arn, nil
 }
 
@@ -134,10 +134,14 @@ func (e *Emulator) StartExecution(pipelineName string) (string, error) {
 }
 
 // SetLambdaOutputs sets the output parameters that the function of every
-// Lambda step named stepName returns when it finishes, for steps that
-// finish after the call. Only outputs the step declares are kept; nil
-// removes the setting (the function then returns no outputs).
+// Lambda step named stepName, in any Region, returns when it finishes, for
+// steps that finish after the call. Only outputs the step declares are
+// kept; nil removes the setting (the function then returns no outputs).
 func (e *Emulator) SetLambdaOutputs(stepName string, outputs map[string]string) {
+	e.regions.each(func(c *Emulator) { c.setLambdaOutputs(stepName, outputs) })
+}
+
+func (e *Emulator) setLambdaOutputs(stepName string, outputs map[string]string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if outputs == nil {
@@ -159,6 +163,7 @@ func (e *Emulator) CreateQueue(name string) (string, error) {
 
 // ExecutionStatus returns an execution's status and failure reason.
 func (e *Emulator) ExecutionStatus(executionARN string) (status, failureReason string, err error) {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ex, ok := e.state.executions[executionARN]
@@ -172,6 +177,7 @@ func (e *Emulator) ExecutionStatus(executionARN string) (status, failureReason s
 // to the nanosecond (LastModifiedTime is sent in milliseconds), and
 // whether it has: a zero time and false while it runs or stops.
 func (e *Emulator) ExecutionEnded(executionARN string) (time.Time, bool, error) {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ex, ok := e.state.executions[executionARN]
@@ -183,6 +189,7 @@ func (e *Emulator) ExecutionEnded(executionARN string) (time.Time, bool, error) 
 
 // StepStatus returns a step's status, or "" when the step has not started.
 func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, err := e.step(executionARN, stepName)
@@ -197,6 +204,7 @@ func (e *Emulator) StepStatus(executionARN, stepName string) (string, error) {
 // callback step, the message's "arguments"; for a Lambda step, the
 // function's input).
 func (e *Emulator) StepArguments(executionARN, stepName string) (string, error) {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, err := e.step(executionARN, stepName)
@@ -215,6 +223,7 @@ func (e *Emulator) StepArguments(executionARN, stepName string) (string, error) 
 
 // CallbackToken returns the callback token of a started callback step.
 func (e *Emulator) CallbackToken(executionARN, stepName string) (string, error) {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, err := e.step(executionARN, stepName)
@@ -231,6 +240,7 @@ func (e *Emulator) CallbackToken(executionARN, stepName string) (string, error) 
 // its run time had passed: it succeeds, or is Stopped when the execution is
 // stopping. Callback steps are answered through the API instead.
 func (e *Emulator) CompleteStep(executionARN, stepName string) error {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, err := e.step(executionARN, stepName)
@@ -254,6 +264,7 @@ func (e *Emulator) CompleteStep(executionARN, stepName string) error {
 // Stopping. With LambdaTimeout Forever, tests decide when a step times
 // out instead of racing a timer.
 func (e *Emulator) TimeOutLambdaStep(executionARN, stepName string) error {
+	e = e.forARN(executionARN)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, err := e.step(executionARN, stepName)
@@ -289,6 +300,7 @@ func (e *Emulator) step(executionARN, stepName string) (*stepRun, error) {
 // context's error (wrapped, with the last status seen) when ctx ends first,
 // and ErrNotFound for an unknown execution or step.
 func (e *Emulator) WaitStepStatus(ctx context.Context, executionARN, stepName string, statuses ...string) error {
+	e = e.forARN(executionARN)
 	return e.waitFor(ctx, func() (string, bool, error) {
 		s, err := e.step(executionARN, stepName)
 		if err != nil || s == nil {
@@ -302,6 +314,7 @@ func (e *Emulator) WaitStepStatus(ctx context.Context, executionARN, stepName st
 // returns it. It returns the context's error (wrapped, with the last status
 // seen) when ctx ends first.
 func (e *Emulator) WaitExecutionStatus(ctx context.Context, executionARN string, statuses ...string) (string, error) {
+	e = e.forARN(executionARN)
 	var last string
 	err := e.waitFor(ctx, func() (string, bool, error) {
 		ex, ok := e.state.executions[executionARN]

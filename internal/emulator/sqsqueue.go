@@ -33,7 +33,11 @@ var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,80}$`)
 // sqsBackend holds the in-memory queues.
 type sqsBackend struct {
 	endpoint, region, account string
-	done                      <-chan struct{}
+	// home is the emulator's Config.Region: its queue URLs keep the short
+	// form ENDPOINT/ACCOUNT/NAME; other Regions' carry the Region
+	// (queueURLRegion).
+	home string
+	done <-chan struct{}
 	// now is the clock of every queue rule (visibility, delays, the 12 hour
 	// limit, purge and name reuse windows); tests may replace it before use.
 	now func() time.Time
@@ -75,12 +79,39 @@ func newSQSBackend(endpoint, region, account string, done <-chan struct{}) *sqsB
 		queues: map[string]*queue{}, deleted: map[string]time.Time{}}
 }
 
+// urlFor returns a queue's URL: ENDPOINT/ACCOUNT/NAME in the home Region,
+// ENDPOINT/queue/REGION/ACCOUNT/NAME (LocalStack's path style) in others.
 func (b *sqsBackend) urlFor(name string) string {
-	return b.endpoint + "/" + b.account + "/" + name
+	if b.region == b.home || b.home == "" {
+		return b.endpoint + "/" + b.account + "/" + name
+	}
+	return b.endpoint + "/queue/" + b.region + "/" + b.account + "/" + name
 }
 
 func (b *sqsBackend) arnFor(name string) string {
-	return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", b.region, b.account, name)
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", Partition(b.region), b.region, b.account, name)
+}
+
+// queueURLRegion returns the Region of a queue URL: the REGION of a path
+// /queue/REGION/ACCOUNT/NAME, else of an AWS host sqs.REGION.amazonaws.com
+// (.cn in China) or REGION.queue.amazonaws.com, else home (the emulator's
+// short form ENDPOINT/ACCOUNT/NAME, or any other host).
+func queueURLRegion(u *url.URL, home string) string {
+	if rest, ok := strings.CutPrefix(u.Path, "/queue/"); ok {
+		if region, _, ok := strings.Cut(rest, "/"); ok && region != "" {
+			return region
+		}
+	}
+	host := strings.TrimSuffix(u.Hostname(), ".cn")
+	if h, ok := strings.CutSuffix(host, ".amazonaws.com"); ok {
+		if region, ok := strings.CutPrefix(h, "sqs."); ok && !strings.Contains(region, ".") {
+			return region
+		}
+		if region, ok := strings.CutSuffix(h, ".queue"); ok && !strings.Contains(region, ".") {
+			return region
+		}
+	}
+	return home
 }
 
 func queueDoesNotExist() *apiError {
@@ -109,14 +140,18 @@ func unsupported(format string, args ...any) *apiError {
 		message: fmt.Sprintf(format, args...)}
 }
 
-// lookup finds a queue by URL: the last path segment is the name, the host
-// is not checked. Callers hold b.mu.
+// lookup finds a queue by URL: the last path segment is the name; a URL of
+// another Region (queueURLRegion) names no queue of this one; the host is
+// not otherwise checked. Callers hold b.mu.
 func (b *sqsBackend) lookup(queueURL string) (*queue, *apiError) {
 	if queueURL == "" {
 		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter QueueUrl.")
 	}
 	u, err := url.Parse(queueURL)
 	if err != nil {
+		return nil, queueDoesNotExist()
+	}
+	if b.home != "" && queueURLRegion(u, b.home) != b.region {
 		return nil, queueDoesNotExist()
 	}
 	name := u.Path[strings.LastIndex(u.Path, "/")+1:]

@@ -77,9 +77,13 @@ func pick(v, def time.Duration) time.Duration {
 }
 
 // SetStepTiming overrides the timing of every step named stepName, in any
-// pipeline, for steps that start after the call. A zero StepTiming removes
-// the override.
+// pipeline of any Region, for steps that start after the call. A zero
+// StepTiming removes the override.
 func (e *Emulator) SetStepTiming(stepName string, t StepTiming) {
+	e.regions.each(func(c *Emulator) { c.setStepTiming(stepName, t) })
+}
+
+func (e *Emulator) setStepTiming(stepName string, t StepTiming) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t == (StepTiming{}) {
@@ -89,13 +93,15 @@ func (e *Emulator) SetStepTiming(stepName string, t StepTiming) {
 	e.state.stepTimings[stepName] = t
 }
 
-// SetConflictWindow changes Timing.ConflictWindow while the emulator runs.
-// It applies to transitions that happen after the call; zero or negative
-// turns it off.
+// SetConflictWindow changes Timing.ConflictWindow in every Region while
+// the emulator runs. It applies to transitions that happen after the call;
+// zero or negative turns it off.
 func (e *Emulator) SetConflictWindow(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.cfg.Timing.ConflictWindow = max(d, 0)
+	e.regions.each(func(c *Emulator) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.cfg.Timing.ConflictWindow = max(d, 0)
+	})
 }
 
 // stepTiming resolves the durations for one step: run time, stop delay,
