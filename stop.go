@@ -123,7 +123,8 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	if client == nil {
 		return nil, errNilClient
 	}
-	if err := validateARN(arn); err != nil {
+	a, err := ParseExecutionARN(arn)
+	if err != nil {
 		return nil, fmt.Errorf("stop pipeline execution: %w", err)
 	}
 	token := o.Token
@@ -132,6 +133,11 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	}
 	if err := ValidateToken(token); err != nil {
 		return nil, fmt.Errorf("stop pipeline execution %s: %w", arn, err)
+	}
+	// Every call of this stop (and of the wait after it, which shares o)
+	// goes to the execution's Region.
+	if err := o.route(client, a, opStop); err != nil {
+		return nil, err
 	}
 	c := &stopCall{client: client, arn: arn, o: o, stopOptions: o.ClientOptions,
 		res: &StopResult{ExecutionARN: arn}}

@@ -165,8 +165,12 @@ func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(
 	if s.client == nil {
 		return nil, errNilClient
 	}
-	if err := validateARN(executionARN); err != nil {
+	a, err := ParseExecutionARN(executionARN)
+	if err != nil {
 		return nil, fmt.Errorf("wait for pipeline execution: %w", err)
+	}
+	if err := o.route(s.client, a, opDescribe); err != nil {
+		return nil, err
 	}
 	return s.wait(ctx, s.client, executionARN, &o, o.Clock.Now())
 }
@@ -477,6 +481,8 @@ func (s *Stopper) answerCallbacks(ctx context.Context, client StopAPIClient, out
 	if err != nil {
 		return true, err
 	}
+	// o.ClientOptions already send the calls to the execution's Region
+	// (Options.route): the answers go there too.
 	ack := &Acknowledger{client: cb, opts: *o}
 	for _, st := range steps {
 		if st.Type != "Callback" || st.CallbackToken == "" {
