@@ -487,8 +487,8 @@ func TestRegionRoutingDisabled(t *testing.T) {
 
 // TestRegionAnswersRouted: answers to callback steps go to the Region of
 // the execution: the Acknowledger's Succeed given CallbackExecutionARN,
-// AckStopping (from the message), the Consumer (from each message), and a
-// Wait's CallbackFail answer, all through clients of a fourth Region.
+// AckStopping (from the message), the Consumer and the BatchHandler (from
+// each message), and a Wait's CallbackFail answer, all through clients of a fourth Region.
 func TestRegionAnswersRouted(t *testing.T) {
 	f := newRegionFront(t, clientRegion, regionA, regionB, regionC)
 	ctx := testCtx(t, 30*time.Second)
@@ -552,6 +552,23 @@ func TestRegionAnswersRouted(t *testing.T) {
 			t.Fatalf("answers in %s: %+v", regionC, answers)
 		}
 	})
+	t.Run("BatchHandler", func(t *testing.T) {
+		arn, tok := callbackStep(t, f.ems[regionB], "batch-routed")
+		bh, err := pipelinestop.NewBatchHandler(ack, pipelinestop.Handler{
+			Execute: func(context.Context, *pipelinestop.CallbackMessage) (map[string]string, error) { return nil, nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]string{"token": string(tok), "pipelineExecutionArn": arn, "status": "Executing"})
+		out := bh.HandleBatch(ctx, []pipelinestop.BatchMessage{{ID: "m1", Body: string(body), ReceiveCount: 1}})
+		if len(out) != 1 || out[0].Disposition != pipelinestop.DispositionDelete || out[0].Err != nil {
+			t.Fatalf("HandleBatch: %+v", out)
+		}
+		if answers := f.ems[regionB].Answers(string(tok)); len(answers) != 1 || answers[0].Outcome != emulator.OutcomeSuccess {
+			t.Fatalf("answers in %s: %+v", regionB, answers)
+		}
+	})
 	t.Run("CallbackFail", func(t *testing.T) {
 		arn, tok := callbackStep(t, f.ems[regionA], "callbackfail-routed")
 		out, err := s.StopAndWait(ctx, arn, func(o *pipelinestop.Options) {
@@ -571,8 +588,8 @@ func TestRegionAnswersRouted(t *testing.T) {
 			answersIn[c.Region]++
 		}
 	}
-	if answersIn[regionA] != 2 || answersIn[regionB] != 1 || answersIn[regionC] != 1 || answersIn[clientRegion] != 1 {
-		t.Errorf("answers per Region %v; want 2 in %s, 1 in %s and %s, and the one unrouted on purpose in %s",
+	if answersIn[regionA] != 2 || answersIn[regionB] != 2 || answersIn[regionC] != 1 || answersIn[clientRegion] != 1 {
+		t.Errorf("answers per Region %v; want 2 in %s and %s, 1 in %s, and the one unrouted on purpose in %s",
 			answersIn, regionA, regionB, regionC, clientRegion)
 	}
 }
