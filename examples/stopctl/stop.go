@@ -24,7 +24,8 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("timeout", 0, "give up after this long, exit 3 (0: no limit; SIGINT also ends a wait)")
 	token := fs.String("token", "", "ClientRequestToken, 32 to 128 characters (default: derived from each ARN, so a repeated stop is the same request)")
 	failIfNotRunning := fs.Bool("fail-if-not-running", false, "exit 4 when an execution had already ended without being stopped")
-	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once")
+	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once (in each Region)")
+	noRouting := fs.Bool("no-region-routing", false, noRoutingUsage)
 	ev := addEventsFlags(fs)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
@@ -84,6 +85,7 @@ func runStop(ctx context.Context, e *env, args []string) error {
 		o.Concurrency = *concurrency
 		o.Wait = *wait
 		o.OnEvent = p.event
+		o.DisableRegionRouting = *noRouting
 	}}
 	stopEvents, err := ev.start(ctx, e, &opts)
 	if err != nil {
@@ -109,6 +111,10 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	p.Close()
 	return e.report(results)
 }
+
+// noRoutingUsage is the usage of --no-region-routing.
+const noRoutingUsage = "send every call to --region (or --endpoint-url) instead of the Region in each execution ARN " +
+	"(for a VPC endpoint or proxy of one Region)"
 
 // pipelineNamePattern is SageMaker's pattern of a pipeline name.
 var pipelineNamePattern = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$`)
