@@ -573,6 +573,8 @@ func TestRegionAnswersRouted(t *testing.T) {
 		arn, tok := callbackStep(t, f.ems[regionA], "callbackfail-routed")
 		out, err := s.StopAndWait(ctx, arn, func(o *pipelinestop.Options) {
 			o.Callbacks, o.CallbackGrace = pipelinestop.CallbackFail, time.Millisecond
+			// Not the Stopper's: its answers go to the execution's Region.
+			o.CallbackExecutionARN = chinaARN
 		})
 		if err != nil || out.Status != types.PipelineExecutionStatusStopped || len(out.Answered) != 1 {
 			t.Fatalf("StopAndWait: %+v, %v", out, err)

@@ -78,7 +78,10 @@ func (r *StopResult) NotRunning() bool {
 // Stop asks SageMaker to stop the execution and retries what is transient.
 //
 // It checks the ARN and token before any call and sends the same
-// ClientRequestToken on every attempt (see Options.Token). Conflicts,
+// ClientRequestToken on every attempt (see Options.Token). Every call goes
+// to the Region in the ARN (see Options.DisableRegionRouting); an
+// execution of another partition than the client's Region is an *Error
+// matching ErrPartitionMismatch, before any call. Conflicts,
 // throttling and unavailability are retried with exponential backoff and
 // jitter until Options.RetryBudget is spent or ctx ends; Stop never sleeps
 // past ctx's deadline. ResourceNotFound returns ErrNotFound at once.

@@ -158,7 +158,8 @@ func (e *WaitError) Unwrap() []error {
 //
 // Transient poll errors (throttling, unavailability) are waited out.
 // ResourceNotFound and other permanent errors are returned as *Error. When
-// ctx ends first the error is a *WaitError.
+// ctx ends first the error is a *WaitError. Every call goes to the Region
+// in the ARN, as Stop's do.
 func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
 	s = s.orZero()
 	o := s.options(optFns)
@@ -483,7 +484,9 @@ func (s *Stopper) answerCallbacks(ctx context.Context, client StopAPIClient, out
 	}
 	// o.ClientOptions already send the calls to the execution's Region
 	// (Options.route): the answers go there too.
-	ack := &Acknowledger{client: cb, opts: *o}
+	ackOpts := *o
+	ackOpts.CallbackExecutionARN = ""
+	ack := &Acknowledger{client: cb, opts: ackOpts}
 	for _, st := range steps {
 		if st.Type != "Callback" || st.CallbackToken == "" {
 			continue // a Lambda step cannot be answered
