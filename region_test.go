@@ -304,11 +304,18 @@ func TestRegionStopAllPacesEachRegionOnItsOwn(t *testing.T) {
 
 	clock := fakeclock.NewManual(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	var answeredAt sync.Map // ARN -> the clock's time when its stop was answered
+	bcDone := make(chan struct{})
+	var bcStopped atomic.Int32
 	s := pipelinestop.New(f.client(clientRegion), fastWait, func(o *pipelinestop.Options) {
 		o.Concurrency, o.Clock = 1, clock
 		o.OnEvent = func(ev pipelinestop.Event) {
-			if ev.Type == pipelinestop.EventStopped {
-				answeredAt.Store(ev.ExecutionARN, clock.Now())
+			if ev.Type != pipelinestop.EventStopped {
+				return
+			}
+			answeredAt.Store(ev.ExecutionARN, clock.Now())
+			if a, _ := pipelinestop.ParseExecutionARN(ev.ExecutionARN); a.Region != regionA &&
+				int(bcStopped.Add(1)) == count[regionB]+count[regionC] {
+				close(bcDone)
 			}
 		}
 	})
@@ -321,25 +328,16 @@ func TestRegionStopAllPacesEachRegionOnItsOwn(t *testing.T) {
 
 	// B's and C's stops all end while the clock stands still.
 	start := clock.Now()
-	allBC := func() bool {
-		for _, arn := range arns {
-			if r := regionOfARN(t, arn); r == regionA {
-				continue
-			}
-			if _, ok := answeredAt.Load(arn); !ok {
-				return false
-			}
-		}
-		return true
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !allBC() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling a condition, bounded
+	var allBC bool
+	select {
+	case <-bcDone:
+		allBC = true
+	case <-time.After(15 * time.Second):
 	}
 	if gateTimedOut.Load() {
 		t.Fatal("Region A's first stop was not made while a stop of another Region was in flight: they shared a slot")
 	}
-	if !allBC() {
+	if !allBC {
 		t.Fatal("the stops of Regions B and C did not all end while the clock stood still: " +
 			"they waited for Region A's pacer (or slot)")
 	}
