@@ -148,3 +148,43 @@ func TestStopSeveralRegions(t *testing.T) {
 		t.Errorf("the unrouted stop reached eu-west-1: %s", st)
 	}
 }
+
+// TestStatusAndAckInTheExecutionsRegion: status and ack --execution look
+// the execution up, and answer its step, in the Region of its ARN, with
+// --region naming another Region of the partition.
+func TestStatusAndAckInTheExecutionsRegion(t *testing.T) {
+	f := newRegionFront(t, "us-east-1", "us-west-2")
+	te := &testEnv{emu: f.ems["us-west-2"]}
+	arn, _ := te.callbackPipeline(t, "regions-ack")
+	tok := te.token(t, arn)
+	global := []string{"--endpoint-url", f.url, "--region", "us-east-1"}
+
+	r := runStopctl(t, t.Context(), "", append(global, "status", arn)...)
+	if r.code != exitOK || !strings.Contains(r.stdout, "Approve") {
+		t.Fatalf("status: %s", r)
+	}
+	r = runStopctl(t, t.Context(), "", append(global, "ack", "--execution", arn, "--step", "Approve", "--success", "--param", "verdict=ok")...)
+	if r.code != exitOK {
+		t.Fatalf("ack --execution: %s", r)
+	}
+	if answers := f.ems["us-west-2"].Answers(tok); len(answers) != 1 {
+		t.Fatalf("answers in us-west-2: %+v", answers)
+	}
+	for _, c := range f.received() {
+		if c.region != "us-west-2" {
+			t.Errorf("%s went to %s", c.op, c.region)
+		}
+	}
+	// Another partition: an error before any call.
+	before := len(f.received())
+	china := "arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/regions/execution/k1x2y3z4w5v6"
+	for _, args := range [][]string{{"status", china}, {"ack", "--execution", china, "--step", "Approve", "--success"}} {
+		r = runStopctl(t, t.Context(), "", append(global, args...)...)
+		if r.code != exitError || !strings.Contains(r.stderr, "partition aws-cn") {
+			t.Errorf("%s of an aws-cn execution from us-east-1: %s", args[0], r)
+		}
+	}
+	if n := len(f.received()); n != before {
+		t.Fatalf("%d calls made for the aws-cn execution; want none", n-before)
+	}
+}

@@ -116,6 +116,28 @@ func runStop(ctx context.Context, e *env, args []string) error {
 const noRoutingUsage = "send every call to --region (or --endpoint-url) instead of the Region in each execution ARN " +
 	"(for a VPC endpoint or proxy of one Region)"
 
+// routeTo returns the per-call options that send client's calls about the
+// execution arn to the Region in the ARN, as the library's Stopper does
+// for stop and wait: none when routing is off, the ARN has no Region or
+// the client is in it already. An ARN of another partition than the
+// client's Region is an error matching pipelinestop.ErrPartitionMismatch.
+func routeTo(client *sagemaker.Client, arn string, off bool) ([]func(*sagemaker.Options), error) {
+	a, err := pipelinestop.ParseExecutionARN(arn)
+	if off || err != nil || a.Region == "" {
+		return nil, nil
+	}
+	region := client.Options().Region
+	if region == a.Region {
+		return nil, nil
+	}
+	if p, ok := pipelinestop.RegionPartition(region); ok && p != a.Partition {
+		return nil, fmt.Errorf("%w: %s is in Region %s of partition %s, and the configured Region %s is in partition %s: "+
+			"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, shortARN(arn), a.Region,
+			a.Partition, region, p, a.Partition)
+	}
+	return []func(*sagemaker.Options){func(o *sagemaker.Options) { o.Region = a.Region }}, nil
+}
+
 // pipelineNamePattern is SageMaker's pattern of a pipeline name.
 var pipelineNamePattern = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$`)
 
