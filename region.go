@@ -40,8 +40,9 @@ func inRegion(region string) func(*sagemaker.Options) {
 // the client's own Region is made exactly as without routing. When a's
 // Region is in another partition than the client's, route returns an
 // *Error of Kind ErrPartitionMismatch for op, and no call must be made.
-// The partitions are compared only when both Regions have a known form
-// (see RegionPartition).
+// The partitions are compared only when the client tells its Region and
+// that Region has a known form (see RegionPartition): a test double, an
+// emulator's "local" or a FIPS pseudo-Region is not compared.
 func (o *Options) route(client any, a ExecutionARN, op string) error {
 	if o.DisableRegionRouting || a.Region == "" {
 		return nil
