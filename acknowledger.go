@@ -38,9 +38,10 @@ const (
 // Acknowledger answers callback steps: SendPipelineExecutionStepSuccess and
 // SendPipelineExecutionStepFailure with checked limits, idempotency tokens
 // derived from the callback token, and the Stopper's retries. It uses the
-// retry, observer and clock fields of Options (RetryBudget, RetryMinDelay,
-// RetryMaxDelay, RetryMultiplier, RetryJitter, Retryable, OnEvent, Logger,
-// ClientOptions, Clock); the others do not apply. It is safe for
+// retry, observer, routing and clock fields of Options (RetryBudget,
+// RetryMinDelay, RetryMaxDelay, RetryMultiplier, RetryJitter, Retryable,
+// OnEvent, Logger, ClientOptions, DisableRegionRouting,
+// CallbackExecutionARN, Clock); the others do not apply. It is safe for
 // concurrent use.
 type Acknowledger struct {
 	client CallbackAPIClient
@@ -107,6 +108,13 @@ func (a *Acknowledger) orZero() *Acknowledger {
 // means the step needs no answer any more: the Consumer treats it as done;
 // a caller who must know that this answer was the one kept treats it as a
 // refusal. Errors are *Error values whose text never holds the raw token.
+//
+// The answer goes to the client's Region, or, when
+// Options.CallbackExecutionARN is set (pass the message's
+// PipelineExecutionARN), to that execution's Region (see
+// Options.DisableRegionRouting): a callback token is only known in the
+// Region of its execution. An execution of another partition than the
+// client's is an error matching ErrPartitionMismatch, before any call.
 func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs map[string]string, optFns ...func(*Options)) error {
 	a = a.orZero()
 	if err := checkOutputs(token, outputs); err != nil {
@@ -122,6 +130,9 @@ func (a *Acknowledger) Succeed(ctx context.Context, token CallbackToken, outputs
 		OutputParameters:   params,
 	}
 	o := a.options(optFns)
+	if err := o.routeAnswer(a.client, token, opSucceed); err != nil {
+		return err
+	}
 	return a.answer(ctx, &o, opSucceed, token, func(ctx context.Context) error {
 		_, err := a.client.SendPipelineExecutionStepSuccess(ctx, in, o.ClientOptions...)
 		return err
@@ -149,6 +160,9 @@ func (a *Acknowledger) Fail(ctx context.Context, token CallbackToken, reason str
 		FailureReason:      aws.String(sent),
 	}
 	o := a.options(optFns)
+	if err := o.routeAnswer(a.client, token, opFail); err != nil {
+		return err
+	}
 	return a.answer(ctx, &o, opFail, token, func(ctx context.Context) error {
 		_, err := a.client.SendPipelineExecutionStepFailure(ctx, in, o.ClientOptions...)
 		return err
@@ -305,6 +319,8 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 // which answer was sent; the error is the answer call's (see Succeed and
 // Fail), so errors.Is(err, ErrAlreadyAnswered) means the step was done
 // already. The cleanup's own error is in the result, not in the error.
+// The answer goes to the Region of msg.PipelineExecutionARN (see
+// Options.CallbackExecutionARN).
 func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cleanup func(context.Context, *CallbackMessage) error, optFns ...func(*Options)) (AckResult, error) {
 	if msg == nil {
 		return AckResult{}, fmt.Errorf("acknowledge stopping: %w: the message is nil", ErrInvalidCallback)
@@ -316,6 +332,9 @@ func (a *Acknowledger) AckStopping(ctx context.Context, msg *CallbackMessage, cl
 		// No answer could be sent: do not clean up for nothing.
 		return AckResult{}, errNilCallbackClient
 	}
+	// The answer goes to the Region of the message's execution; the
+	// caller's options come after, and can say otherwise.
+	optFns = append([]func(*Options){answerFor(msg.PipelineExecutionARN)}, optFns...)
 	var res AckResult
 	if cleanup != nil {
 		res.CleanupErr = callRecover(func() error { return cleanup(ctx, msg) })

@@ -2,6 +2,7 @@ package pipelinestop
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -46,6 +47,10 @@ type ARNError struct {
 	Pos int
 	// Reason says what is wrong with that part.
 	Reason string
+
+	// partitionMismatch is set when the ARN's Region is not of its
+	// partition: the error then also matches ErrPartitionMismatch.
+	partitionMismatch bool
 }
 
 // Error says what is wrong, where, and what a valid ARN looks like.
@@ -55,8 +60,11 @@ func (e *ARNError) Error() string {
 		e.ARN, e.Part, e.Pos, e.Reason)
 }
 
-// Is reports whether target is ErrInvalidARN.
-func (e *ARNError) Is(target error) bool { return target == ErrInvalidARN }
+// Is reports whether target is ErrInvalidARN, or ErrPartitionMismatch
+// when the ARN's Region is not of the partition it names.
+func (e *ARNError) Is(target error) bool {
+	return target == ErrInvalidARN || e.partitionMismatch && target == ErrPartitionMismatch
+}
 
 // ParseExecutionARN parses and validates a pipeline execution ARN. It
 // enforces SageMaker's documented pattern
@@ -65,8 +73,13 @@ func (e *ARNError) Is(target error) bool { return target == ErrInvalidARN }
 //
 // and length limit (MaxARNLength), and also requires a non-empty pipeline
 // name and execution ID without '/' or control characters, since no
-// execution can be named otherwise. The error is an *ARNError matching
-// ErrInvalidARN that names the part and position that are wrong.
+// execution can be named otherwise, and a Region of the partition the ARN
+// names (see RegionPartition: "arn:aws:sagemaker:cn-north-1:..." is
+// rejected, since cn-north-1 is in aws-cn; a Region of a form no partition
+// has, or an empty one, is accepted as the pattern accepts it). The error
+// is an *ARNError matching ErrInvalidARN that names the part and position
+// that are wrong; a Region of another partition also matches
+// ErrPartitionMismatch.
 func ParseExecutionARN(s string) (ExecutionARN, error) {
 	return parseExecutionARN(s, "")
 }
@@ -143,6 +156,11 @@ func parseExecutionARN(s string, secret CallbackToken) (ExecutionARN, error) {
 	if !isCharset(region, lowerDigitOrDash) {
 		return fail("region", start, "%.40q has characters other than a-z, 0-9 and '-'", region)
 	}
+	if p, ok := RegionPartition(region); ok && p != partition {
+		a, err := fail("region", start, "%.40q is a Region of partition %s, not of %s", region, p, partition)
+		err.(*ARNError).partitionMismatch = true
+		return a, err
+	}
 	a.Region = region
 
 	start = pos
@@ -191,10 +209,38 @@ func parseExecutionARN(s string, secret CallbackToken) (ExecutionARN, error) {
 	return a, nil
 }
 
-// validateARN checks an ARN before a call is made.
-func validateARN(s string) error {
-	_, err := ParseExecutionARN(s)
-	return err
+// partitions are the AWS partitions and the form of their Regions, as
+// the SDK's endpoint rules state them (regionRegex in aws-sdk-go-v2's
+// internal/endpoints/awsrulesfn/partitions.json). The forms do not
+// overlap: "us-gov-west-1" has one part more than the aws form allows.
+var partitions = []struct {
+	id     string
+	region *regexp.Regexp
+}{
+	{"aws", regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$`)},
+	{"aws-cn", regexp.MustCompile(`^cn-\w+-\d+$`)},
+	{"aws-us-gov", regexp.MustCompile(`^us-gov-\w+-\d+$`)},
+	{"aws-iso", regexp.MustCompile(`^us-iso-\w+-\d+$`)},
+	{"aws-iso-b", regexp.MustCompile(`^us-isob-\w+-\d+$`)},
+	{"aws-iso-e", regexp.MustCompile(`^eu-isoe-\w+-\d+$`)},
+	{"aws-iso-f", regexp.MustCompile(`^us-isof-\w+-\d+$`)},
+	{"aws-eusc", regexp.MustCompile(`^eusc-de-\w+-\d+$`)},
+}
+
+// RegionPartition returns the partition a Region belongs to, by the form
+// of its name as the SDK's endpoint rules know it: "aws" for us-east-1 or
+// eu-west-1, "aws-cn" for cn-north-1 (cn-*), "aws-us-gov" for us-gov-*,
+// "aws-iso" for us-iso-*, "aws-iso-b" for us-isob-*, "aws-iso-e" for
+// eu-isoe-*, "aws-iso-f" for us-isof-* and "aws-eusc" for eusc-de-*. ok is
+// false for a name of no partition's form: "", a FIPS pseudo-Region such
+// as "fips-us-east-1", an emulator's "local".
+func RegionPartition(region string) (partition string, ok bool) {
+	for _, p := range partitions {
+		if p.region.MatchString(region) {
+			return p.id, true
+		}
+	}
+	return "", false
 }
 
 func lowerOrDash(c byte) bool      { return c >= 'a' && c <= 'z' || c == '-' }

@@ -104,7 +104,8 @@ func FuzzParseExecutionARN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := pipelinestop.ParseExecutionARN(s)
-		want := utf8.RuneCountInString(s) <= pipelinestop.MaxARNLength && acceptedARN.MatchString(s)
+		want := utf8.RuneCountInString(s) <= pipelinestop.MaxARNLength && acceptedARN.MatchString(s) &&
+			!regionOfAnotherPartition(s)
 		if err != nil {
 			if want {
 				t.Fatalf("rejected %q, which the documented rule accepts: %v", s, err)
@@ -145,6 +146,94 @@ func FuzzParseExecutionARN(f *testing.F) {
 			t.Fatalf("reparse of %q: %+v, %v", s, b, err)
 		}
 	})
+}
+
+// partitionRegions restates, for the tests, the form of each partition's
+// Region names (the SDK's partitions.json).
+var partitionRegions = map[string]*regexp.Regexp{
+	"aws":        regexp.MustCompile(`^(us|eu|ap|sa|ca|me|af|il|mx)-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-cn":     regexp.MustCompile(`^cn-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-us-gov": regexp.MustCompile(`^us-gov-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-iso":    regexp.MustCompile(`^us-iso-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-iso-b":  regexp.MustCompile(`^us-isob-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-iso-e":  regexp.MustCompile(`^eu-isoe-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-iso-f":  regexp.MustCompile(`^us-isof-[a-zA-Z0-9_]+-[0-9]+$`),
+	"aws-eusc":   regexp.MustCompile(`^eusc-de-[a-zA-Z0-9_]+-[0-9]+$`),
+}
+
+// regionOfAnotherPartition reports whether s, an ARN, names a Region
+// whose form is another partition's than the one s names.
+func regionOfAnotherPartition(s string) bool {
+	parts := strings.SplitN(s, ":", 5)
+	if len(parts) < 5 {
+		return false
+	}
+	for p, re := range partitionRegions {
+		if re.MatchString(parts[3]) && p != parts[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// TestParseExecutionARNEveryPartition: each partition's ARN form parses,
+// with its Region and partition, and RegionPartition names the partition
+// of the Region.
+func TestParseExecutionARNEveryPartition(t *testing.T) {
+	for _, tc := range []struct{ partition, region string }{
+		{"aws", "us-east-1"}, {"aws", "eu-west-1"}, {"aws", "ap-southeast-2"}, {"aws", "il-central-1"}, {"aws", "mx-central-1"},
+		{"aws-cn", "cn-north-1"}, {"aws-cn", "cn-northwest-1"},
+		{"aws-us-gov", "us-gov-west-1"}, {"aws-us-gov", "us-gov-east-1"},
+		{"aws-iso", "us-iso-east-1"}, {"aws-iso-b", "us-isob-east-1"},
+		{"aws-iso-e", "eu-isoe-west-1"}, {"aws-iso-f", "us-isof-south-1"}, {"aws-eusc", "eusc-de-east-1"},
+	} {
+		s := fmt.Sprintf("arn:%s:sagemaker:%s:123456789012:pipeline/train/execution/k1x2y3z4w5v6", tc.partition, tc.region)
+		a, err := pipelinestop.ParseExecutionARN(s)
+		if err != nil {
+			t.Errorf("%s: %v", s, err)
+			continue
+		}
+		if a.Partition != tc.partition || a.Region != tc.region || a.String() != s {
+			t.Errorf("%s: parsed %+v", s, a)
+		}
+		if p, ok := pipelinestop.RegionPartition(tc.region); !ok || p != tc.partition {
+			t.Errorf("RegionPartition(%q) = %q, %v; want %q", tc.region, p, ok, tc.partition)
+		}
+	}
+	for _, region := range []string{"", "local", "x", "fips-us-east-1", "us-east-1-fips", "us-east", "cn-north"} {
+		if p, ok := pipelinestop.RegionPartition(region); ok {
+			t.Errorf("RegionPartition(%q) = %q; want no partition (a form no partition has)", region, p)
+		}
+	}
+}
+
+// TestParseExecutionARNRegionOfAnotherPartition: an ARN whose Region is of
+// another partition than the one it names is rejected, as an invalid ARN
+// and a partition mismatch, pointing at the Region.
+func TestParseExecutionARNRegionOfAnotherPartition(t *testing.T) {
+	for _, s := range []string{
+		"arn:aws:sagemaker:cn-north-1:123456789012:pipeline/p/execution/e",
+		"arn:aws-cn:sagemaker:us-east-1:123456789012:pipeline/p/execution/e",
+		"arn:aws:sagemaker:us-gov-west-1:123456789012:pipeline/p/execution/e",
+		"arn:aws-us-gov:sagemaker:us-iso-east-1:123456789012:pipeline/p/execution/e",
+		"arn:aws-iso:sagemaker:us-isob-east-1:123456789012:pipeline/p/execution/e",
+		"arn:aws-iso-e:sagemaker:eu-west-1:123456789012:pipeline/p/execution/e",
+		"arn:aws-future:sagemaker:us-east-1:123456789012:pipeline/p/execution/e",
+	} {
+		_, err := pipelinestop.ParseExecutionARN(s)
+		var ae *pipelinestop.ARNError
+		if !errors.Is(err, pipelinestop.ErrInvalidARN) || !errors.Is(err, pipelinestop.ErrPartitionMismatch) || !errors.As(err, &ae) {
+			t.Errorf("%s: %v; want an *ARNError matching ErrInvalidARN and ErrPartitionMismatch", s, err)
+			continue
+		}
+		if ae.Part != "region" || !strings.Contains(err.Error(), "is a Region of partition") {
+			t.Errorf("%s: %v; want it to say the Region is of another partition", s, err)
+		}
+	}
+	// Other ARN errors are not partition mismatches.
+	if _, err := pipelinestop.ParseExecutionARN("arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/e"); errors.Is(err, pipelinestop.ErrPartitionMismatch) {
+		t.Errorf("a short account ID matches ErrPartitionMismatch: %v", err)
+	}
 }
 
 // TestARNLengthCountsCharacters: the limit and the error count characters,

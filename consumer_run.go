@@ -383,13 +383,14 @@ func isCut(ctx context.Context) bool {
 // answer answers the step with Execute's result.
 func (r *run) answer(msg *CallbackMessage, res execResult) (tokenEvent, error) {
 	ack := r.c.ack
+	in := answerFor(msg.PipelineExecutionARN) // the execution's Region
 	var err error
 	if res.err != nil {
-		err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(res.err.Error()))
+		err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(res.err.Error()), in)
 	} else {
-		err = ack.Succeed(r.workCtx, msg.Token, res.outputs)
+		err = ack.Succeed(r.workCtx, msg.Token, res.outputs, in)
 		if errors.Is(err, ErrInvalidCallback) {
-			err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(err.Error()))
+			err = ack.Fail(r.workCtx, msg.Token, msg.Token.redactSecrets(err.Error()), in)
 		}
 	}
 	return r.answerEvent(err)

@@ -22,9 +22,50 @@
 // CompletedWithFailures and statuses added after this SDK version), and
 // while the execution is Stopping lists its steps to report what holds it.
 // StopAll stops many executions with bounded concurrency; when SageMaker
-// throttles, their calls share one pacer that finds the rate SageMaker
-// admits, so a shutdown hook stops hundreds of executions at that rate
-// without losing any.
+// throttles, the calls of each Region share one pacer that finds the rate
+// SageMaker admits there, so a shutdown hook stops hundreds of executions
+// at that rate without losing any.
+//
+// # Regions and partitions
+//
+// Every call about an execution goes to the Region in its ARN, whatever
+// Region the client was configured for: one Stopper (and one client)
+// stops executions of several Regions. Each call gets the per-call option
+//
+//	func(o *sagemaker.Options) { o.Region = region }
+//
+// before Options.ClientOptions, so the SDK resolves that Region's
+// endpoint, in its partition (api.sagemaker.cn-north-1.amazonaws.com.cn
+// for cn-north-1), and signs the request for it. A call about an
+// execution of the client's own Region is made exactly as without
+// routing. The Acknowledger answers a callback step in the Region of its
+// execution when told which execution it is (Options.CallbackExecutionARN);
+// AckStopping, the Consumer and the BatchHandler take it from each
+// message, since a callback token is known only in its execution's
+// Region. StopAll paces each Region on its own, with a pacer and
+// Options.Concurrency slots of its own: SageMaker throttles per account and
+// Region, so a Region that throttles does not slow the others.
+//
+// Credentials of one partition do not sign for another: an execution
+// whose Region is in another partition than the client's Region (an aws-cn
+// execution, a client in us-east-1) is an *Error matching
+// ErrPartitionMismatch, before any call; use a client of a Region of that
+// partition. ParseExecutionARN rejects an ARN whose Region is not of the
+// partition it names (arn:aws:sagemaker:cn-north-1:...), as an invalid ARN
+// that also matches ErrPartitionMismatch. RegionPartition tells a Region's
+// partition: aws, aws-cn (cn-*), aws-us-gov (us-gov-*), aws-iso
+// (us-iso-*), aws-iso-b (us-isob-*), aws-iso-e (eu-isoe-*), aws-iso-f
+// (us-isof-*), aws-eusc (eusc-de-*).
+//
+// A client with a BaseEndpoint keeps it when the Region changes: the call
+// goes to that endpoint, signed (SigV4 credential scope) for the
+// execution's Region. An emulator or proxy that serves several Regions and
+// reads the scope wants exactly that. A VPC
+// endpoint or a proxy of one Region does not: with one, set
+// Options.DisableRegionRouting, and every call goes where the client sends
+// it, as it did before routing (use a Stopper per Region for executions of
+// several Regions). A Region set in Options.ClientOptions also wins over
+// the routing.
 //
 // # Idempotency
 //
@@ -138,7 +179,9 @@
 // Options.FailIfNotRunning), ErrWaitTimeout (the context ended first; also
 // matches the context's error), ErrInvalidARN, ErrInvalidToken and
 // ErrInvalidCallback (bad input, reported before any call),
-// ErrAlreadyAnswered (a callback step was already answered). Classify gives
+// ErrAlreadyAnswered (a callback step was already answered),
+// ErrPartitionMismatch (an execution that cannot be reached from the
+// client's partition, reported before any call). Classify gives
 // the same classification to errors from SDK calls made by the caller.
 //
 // # Observability and time

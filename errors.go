@@ -45,6 +45,16 @@ var (
 	// reported before any call is made; the *ARNError says what is wrong.
 	ErrInvalidARN = errors.New("pipelinestop: invalid execution ARN")
 
+	// ErrPartitionMismatch means a call about an execution cannot be
+	// routed to the execution's Region: the Region is in another partition
+	// than the client's Region (say an aws-cn execution and a client in
+	// us-east-1, of partition aws: credentials of one partition do not sign
+	// for another), or, in an *ARNError that also matches ErrInvalidARN, the
+	// ARN's Region is not of the partition the ARN names. It is reported
+	// before any call is made. See "Regions and partitions" in the package
+	// documentation.
+	ErrPartitionMismatch = errors.New("pipelinestop: execution in another partition")
+
 	// ErrInvalidToken means a ClientRequestToken was not 32 to 128 printable
 	// ASCII characters. It is reported before any call is made.
 	ErrInvalidToken = errors.New("pipelinestop: invalid client request token")

@@ -43,7 +43,8 @@ const (
 	// execution's steps while it is Stopping. The first Stopping poll always
 	// lists them.
 	DefaultStepsInterval = 10 * time.Second
-	// DefaultConcurrency bounds StopAll's SageMaker calls in flight.
+	// DefaultConcurrency bounds StopAll's SageMaker calls in flight in
+	// each Region.
 	DefaultConcurrency = 8
 )
 
@@ -152,7 +153,8 @@ type Options struct {
 	// answered the step within CallbackGrace.
 	CallbackReason string
 
-	// Concurrency bounds StopAll's SageMaker calls in flight. Default
+	// Concurrency bounds StopAll's SageMaker calls in flight in each
+	// Region (each Region is paced on its own, see StopAll). Default
 	// DefaultConcurrency.
 	Concurrency int
 	// Wait makes StopAll wait for every execution to reach a terminal
@@ -167,8 +169,44 @@ type Options struct {
 	Logger *slog.Logger
 
 	// ClientOptions are passed to every SageMaker call, to tune one call
-	// (a retryer, an endpoint, a region).
+	// (a retryer, an endpoint, a region). They are applied after the
+	// option that sends the call to the execution's Region (see
+	// DisableRegionRouting), so a Region set here wins.
 	ClientOptions []func(*sagemaker.Options)
+
+	// DisableRegionRouting turns Region routing off: every SageMaker call
+	// goes where the client sends it (its Region and endpoint, or its
+	// BaseEndpoint), whatever Region the execution's ARN names. It is for
+	// callers who route calls themselves: a VPC endpoint or a proxy that
+	// serves one Region, or a client per Region chosen by the caller.
+	//
+	// Default false: each call about an execution (Stop, Wait,
+	// StopAndWait, StopAll, and the Acknowledger's answers given
+	// CallbackExecutionARN) is sent to the Region in the execution's ARN
+	// with the per-call option
+	// func(o *sagemaker.Options) { o.Region = region }, so that the SDK
+	// resolves that Region's endpoint, partition included, and signs for
+	// it; a call about an execution of the client's own Region is made
+	// exactly as without routing. An execution whose Region is in another
+	// partition than the client's is an error matching
+	// ErrPartitionMismatch, before any call. A client with a BaseEndpoint
+	// keeps it: the call goes there, signed (SigV4 credential scope) for
+	// the execution's Region, which is what a per-Region emulator or proxy
+	// that reads the scope wants, and what a VPC endpoint of one Region
+	// refuses; see "Regions and partitions" in the package documentation.
+	DisableRegionRouting bool
+
+	// CallbackExecutionARN is the execution whose callback step the
+	// Acknowledger's Succeed and Fail answer: when set, the answer goes to
+	// that execution's Region (see DisableRegionRouting), and an invalid
+	// ARN is an error matching ErrInvalidARN before any call. AckStopping,
+	// the Consumer and the BatchHandler set it from the message's
+	// PipelineExecutionARN; a caller of Succeed or Fail who holds the
+	// message passes
+	// func(o *pipelinestop.Options) { o.CallbackExecutionARN = msg.PipelineExecutionARN }.
+	// Default "": the answer goes to the client's Region. The Stopper does
+	// not use it (its calls name their execution).
+	CallbackExecutionARN string
 
 	// Clock tells the time and waits. Default: the system clock.
 	Clock Clock

@@ -78,7 +78,10 @@ func (r *StopResult) NotRunning() bool {
 // Stop asks SageMaker to stop the execution and retries what is transient.
 //
 // It checks the ARN and token before any call and sends the same
-// ClientRequestToken on every attempt (see Options.Token). Conflicts,
+// ClientRequestToken on every attempt (see Options.Token). Every call goes
+// to the Region in the ARN (see Options.DisableRegionRouting); an
+// execution of another partition than the client's Region is an *Error
+// matching ErrPartitionMismatch, before any call. Conflicts,
 // throttling and unavailability are retried with exponential backoff and
 // jitter until Options.RetryBudget is spent or ctx ends; Stop never sleeps
 // past ctx's deadline. ResourceNotFound returns ErrNotFound at once.
@@ -123,7 +126,8 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	if client == nil {
 		return nil, errNilClient
 	}
-	if err := validateARN(arn); err != nil {
+	a, err := ParseExecutionARN(arn)
+	if err != nil {
 		return nil, fmt.Errorf("stop pipeline execution: %w", err)
 	}
 	token := o.Token
@@ -132,6 +136,11 @@ func (s *Stopper) stop(ctx context.Context, client StopAPIClient, arn string, o 
 	}
 	if err := ValidateToken(token); err != nil {
 		return nil, fmt.Errorf("stop pipeline execution %s: %w", arn, err)
+	}
+	// Every call of this stop (and of the wait after it, which shares o)
+	// goes to the execution's Region.
+	if err := o.route(client, a, opStop); err != nil {
+		return nil, err
 	}
 	c := &stopCall{client: client, arn: arn, o: o, stopOptions: o.ClientOptions,
 		res: &StopResult{ExecutionARN: arn}}

@@ -305,8 +305,10 @@ func TestStopPassesClientOptions(t *testing.T) {
 	_, err := s.Stop(context.Background(), testARN, func(o *pipelinestop.Options) {
 		o.ClientOptions = append(o.ClientOptions, func(so *sagemaker.Options) { so.Region = "eu-west-1" })
 	})
-	if err != nil || got != 1 {
-		t.Fatalf("err %v, %d option funcs", err, got)
+	// The routing option (to the ARN's us-east-1: a mock does not tell
+	// its Region) comes first, the caller's after it, and wins.
+	if err != nil || got != 2 {
+		t.Fatalf("err %v, %d option funcs; want the routing one and the caller's", err, got)
 	}
 }
 

@@ -29,10 +29,16 @@ type BatchResult struct {
 // StopAll stops many executions at once, for shutdown hooks. Every ARN
 // gets a BatchResult, in the order given; the error joins every
 // execution's error with errors.Join (nil when all succeeded). At most
-// Options.Concurrency SageMaker calls are in flight.
+// Options.Concurrency SageMaker calls are in flight in each Region.
 //
-// When SageMaker throttles, all the stops slow down together: their
-// StopPipelineExecution calls share one pacer that finds the rate
+// Each call goes to the Region in its execution's ARN (see
+// Options.DisableRegionRouting), and each Region is paced on its own,
+// since SageMaker throttles per account and Region: the executions of one
+// Region share a pacer and Options.Concurrency slots of their own, so
+// a Region that throttles does not slow the stops of another.
+//
+// When SageMaker throttles, the stops of the Region slow down together:
+// their StopPipelineExecution calls share one pacer that finds the rate
 // SageMaker admits by trying (additive increase, multiplicative decrease:
 // the rate is cut with each throttled call and raised slowly while calls
 // are accepted; BENCHMARKS.md measures it), a throttled stop is
@@ -66,7 +72,9 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 		}
 	}
 	first := make(map[string]int, len(executionARNs))
-	b := &batch{admission: retry.NewAdmission(o.Concurrency), pacer: retry.NewPacer()}
+	// One batch per Region the calls go to: throttling is per account and
+	// Region, so a Region that throttles must not slow the others.
+	batches := map[string]*batch{}
 	var wg sync.WaitGroup
 	for i, arn := range executionARNs {
 		results[i].ExecutionARN = arn
@@ -74,6 +82,12 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 			continue
 		}
 		first[arn] = i
+		region := o.targetRegion(s.client, arn)
+		b := batches[region]
+		if b == nil {
+			b = &batch{admission: retry.NewAdmission(o.Concurrency), pacer: retry.NewPacer()}
+			batches[region] = b
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -107,10 +121,14 @@ func (s *Stopper) StopAll(ctx context.Context, executionARNs []string, optFns ..
 	return results, errors.Join(errs...)
 }
 
-// batch is what the executions of one StopAll share: one Admission, the
-// only bound on their SageMaker calls in flight (Options.Concurrency), and
-// one Pacer that spaces their StopPipelineExecution calls when SageMaker
-// throttles them.
+// batch is what the executions of one StopAll in one Region share: one
+// Admission, the only bound on their SageMaker calls in flight
+// (Options.Concurrency), and one Pacer that spaces their
+// StopPipelineExecution calls when SageMaker throttles them. StopAll makes
+// one batch per Region (Options.targetRegion), so that a Region's
+// throttling neither slows another Region's stops (the pacer) nor keeps
+// their calls waiting for slots held by calls waiting for its turns (the
+// admission).
 //
 // Every SageMaker call of a StopAll holds a slot while it is in flight,
 // and only then. A stop's attempt takes its slot before it waits for its

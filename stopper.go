@@ -36,8 +36,9 @@ type Stopper struct {
 }
 
 // New returns a Stopper that calls SageMaker through client, usually a
-// *sagemaker.Client. The option functions change the defaults for every
-// call.
+// *sagemaker.Client, each call in the Region of its execution's ARN (see
+// Options.DisableRegionRouting). The option functions change the defaults
+// for every call.
 func New(client StopAPIClient, optFns ...func(*Options)) *Stopper {
 	var o Options
 	for _, fn := range optFns {

@@ -158,15 +158,20 @@ func (e *WaitError) Unwrap() []error {
 //
 // Transient poll errors (throttling, unavailability) are waited out.
 // ResourceNotFound and other permanent errors are returned as *Error. When
-// ctx ends first the error is a *WaitError.
+// ctx ends first the error is a *WaitError. Every call goes to the Region
+// in the ARN, as Stop's do.
 func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(*Options)) (*Outcome, error) {
 	s = s.orZero()
 	o := s.options(optFns)
 	if s.client == nil {
 		return nil, errNilClient
 	}
-	if err := validateARN(executionARN); err != nil {
+	a, err := ParseExecutionARN(executionARN)
+	if err != nil {
 		return nil, fmt.Errorf("wait for pipeline execution: %w", err)
+	}
+	if err := o.route(s.client, a, opDescribe); err != nil {
+		return nil, err
 	}
 	return s.wait(ctx, s.client, executionARN, &o, o.Clock.Now())
 }
@@ -477,7 +482,11 @@ func (s *Stopper) answerCallbacks(ctx context.Context, client StopAPIClient, out
 	if err != nil {
 		return true, err
 	}
-	ack := &Acknowledger{client: cb, opts: *o}
+	// o.ClientOptions already send the calls to the execution's Region
+	// (Options.route): the answers go there too.
+	ackOpts := *o
+	ackOpts.CallbackExecutionARN = ""
+	ack := &Acknowledger{client: cb, opts: ackOpts}
 	for _, st := range steps {
 		if st.Type != "Callback" || st.CallbackToken == "" {
 			continue // a Lambda step cannot be answered

@@ -42,6 +42,7 @@ func runAck(ctx context.Context, e *env, args []string) error {
 		outputs[name] = value
 		return nil
 	})
+	noRouting := fs.Bool("no-region-routing", false, noRoutingUsage)
 	rest, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
@@ -84,12 +85,21 @@ func runAck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ackOpts := func(o *pipelinestop.Options) { o.DisableRegionRouting = *noRouting }
 	if *execution != "" {
-		if t, err = findCallbackToken(ctx, client, *execution, *step); err != nil {
+		// The step's token, and the answer, are in the execution's Region.
+		route, err := routeTo(client, *execution, *noRouting)
+		if err != nil {
 			return err
 		}
+		if t, err = findCallbackToken(ctx, client, *execution, *step, route...); err != nil {
+			return err
+		}
+		ackOpts = func(o *pipelinestop.Options) {
+			o.DisableRegionRouting, o.CallbackExecutionARN = *noRouting, *execution
+		}
 	}
-	ack := pipelinestop.NewAcknowledger(client)
+	ack := pipelinestop.NewAcknowledger(client, ackOpts)
 	answer := "success"
 	if *success {
 		err = ack.Succeed(ctx, t, outputs)
@@ -128,12 +138,12 @@ func runAck(ctx context.Context, e *env, args []string) error {
 // findCallbackToken finds the callback token of the named callback step of
 // an execution, with ListPipelineExecutionSteps. The token is a secret: it
 // is returned, never printed.
-func findCallbackToken(ctx context.Context, client *sagemaker.Client, arn, step string) (pipelinestop.CallbackToken, error) {
+func findCallbackToken(ctx context.Context, client *sagemaker.Client, arn, step string, optFns ...func(*sagemaker.Options)) (pipelinestop.CallbackToken, error) {
 	p := sagemaker.NewListPipelineExecutionStepsPaginator(client, &sagemaker.ListPipelineExecutionStepsInput{
 		PipelineExecutionArn: aws.String(arn), MaxResults: aws.Int32(100)})
 	var names []string
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, optFns...)
 		if err != nil {
 			return "", fmt.Errorf("ack: list steps of %s: %w", shortARN(arn), pipelinestop.Classify(err))
 		}

@@ -21,7 +21,16 @@
 //
 // stop flags: --pipeline NAME, --wait, --timeout D, --token T (32 to 128
 // characters; default derived from each ARN, so a repeated stop is the same
-// request), --fail-if-not-running, --concurrency N. wait: --timeout D.
+// request), --fail-if-not-running, --concurrency N (in each Region),
+// --no-region-routing. wait: --timeout D, --no-region-routing.
+//
+// stop, wait, status and ack --execution send each execution's calls to
+// the Region in its ARN, so one stop takes ARNs of several Regions (each
+// Region paced on its own); an ARN of another partition than the
+// configured Region's fails with an error that says so, before any call.
+// --no-region-routing (on each of them) sends every call to --region (or
+// --endpoint-url) instead: for a VPC endpoint or a proxy of one Region.
+// ack --token, which names no execution, answers in the configured Region.
 // ack: --token T ("-" reads it from standard input), or --execution ARN
 // --step NAME (the token is looked up, never printed); --success with
 // --param NAME=VALUE (repeatable), or --failure with --reason TEXT.

@@ -44,6 +44,7 @@ type stepReport struct {
 // (or would block) a stop.
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	noRouting := fs.Bool("no-region-routing", false, noRoutingUsage)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
 		return err
@@ -58,7 +59,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := executionStatus(ctx, client, arns[0])
+	route, err := routeTo(client, arns[0], *noRouting)
+	if err != nil {
+		return err
+	}
+	rep, err := executionStatus(ctx, client, arns[0], route...)
 	if err != nil {
 		return err
 	}
@@ -69,9 +74,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// executionStatus describes the execution and lists all its steps.
-func executionStatus(ctx context.Context, client *sagemaker.Client, arn string) (*statusReport, error) {
-	d, err := client.DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)})
+// executionStatus describes the execution and lists all its steps, with
+// the per-call options optFns.
+func executionStatus(ctx context.Context, client *sagemaker.Client, arn string, optFns ...func(*sagemaker.Options)) (*statusReport, error) {
+	d, err := client.DescribePipelineExecution(ctx, &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}, optFns...)
 	if err != nil {
 		return nil, pipelinestop.Classify(err)
 	}
@@ -83,7 +89,7 @@ func executionStatus(ctx context.Context, client *sagemaker.Client, arn string) 
 	executing := d.PipelineExecutionStatus == types.PipelineExecutionStatusExecuting
 	rep.Steps = []stepReport{}
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, optFns...)
 		if err != nil {
 			return nil, pipelinestop.Classify(err)
 		}

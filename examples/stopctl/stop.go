@@ -24,7 +24,8 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("timeout", 0, "give up after this long, exit 3 (0: no limit; SIGINT also ends a wait)")
 	token := fs.String("token", "", "ClientRequestToken, 32 to 128 characters (default: derived from each ARN, so a repeated stop is the same request)")
 	failIfNotRunning := fs.Bool("fail-if-not-running", false, "exit 4 when an execution had already ended without being stopped")
-	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once")
+	concurrency := fs.Int("concurrency", pipelinestop.DefaultConcurrency, "stop at most this many executions at once (in each Region)")
+	noRouting := fs.Bool("no-region-routing", false, noRoutingUsage)
 	ev := addEventsFlags(fs)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
@@ -84,6 +85,7 @@ func runStop(ctx context.Context, e *env, args []string) error {
 		o.Concurrency = *concurrency
 		o.Wait = *wait
 		o.OnEvent = p.event
+		o.DisableRegionRouting = *noRouting
 	}}
 	stopEvents, err := ev.start(ctx, e, &opts)
 	if err != nil {
@@ -108,6 +110,32 @@ func runStop(ctx context.Context, e *env, args []string) error {
 	}
 	p.Close()
 	return e.report(results)
+}
+
+// noRoutingUsage is the usage of --no-region-routing.
+const noRoutingUsage = "send every call to --region (or --endpoint-url) instead of the Region in each execution ARN " +
+	"(for a VPC endpoint or proxy of one Region)"
+
+// routeTo returns the per-call options that send client's calls about the
+// execution arn to the Region in the ARN, as the library's Stopper does
+// for stop and wait: none when routing is off, the ARN has no Region or
+// the client is in it already. An ARN of another partition than the
+// client's Region is an error matching pipelinestop.ErrPartitionMismatch.
+func routeTo(client *sagemaker.Client, arn string, off bool) ([]func(*sagemaker.Options), error) {
+	a, err := pipelinestop.ParseExecutionARN(arn)
+	if off || err != nil || a.Region == "" {
+		return nil, nil
+	}
+	region := client.Options().Region
+	if region == a.Region {
+		return nil, nil
+	}
+	if p, ok := pipelinestop.RegionPartition(region); ok && p != a.Partition {
+		return nil, fmt.Errorf("%w: %s is in Region %s of partition %s, and the configured Region %s is in partition %s: "+
+			"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, shortARN(arn), a.Region,
+			a.Partition, region, p, a.Partition)
+	}
+	return []func(*sagemaker.Options){func(o *sagemaker.Options) { o.Region = a.Region }}, nil
 }
 
 // pipelineNamePattern is SageMaker's pattern of a pipeline name.

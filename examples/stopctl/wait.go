@@ -12,6 +12,7 @@ import (
 func runWait(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 0, "give up after this long, exit 3 (0: no limit)")
+	noRouting := fs.Bool("no-region-routing", false, noRoutingUsage)
 	ev := addEventsFlags(fs)
 	arns, err := e.parse(fs, args, awsGlobals)
 	if err != nil {
@@ -36,7 +37,10 @@ func runWait(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	p := e.newProgress(false)
-	opts := []func(*pipelinestop.Options){func(o *pipelinestop.Options) { o.OnEvent = p.event }}
+	opts := []func(*pipelinestop.Options){func(o *pipelinestop.Options) {
+		o.OnEvent = p.event
+		o.DisableRegionRouting = *noRouting
+	}}
 	stopEvents, err := ev.start(ctx, e, &opts)
 	if err != nil {
 		return err

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pipelinestop/pipelinestop"
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
+)
+
+// scopeRegion reads the Region of a SigV4 Authorization header.
+var scopeRegion = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([^/]+)/`)
+
+// routedCall is one SageMaker request the Region front received.
+type routedCall struct{ region, op, arn string }
+
+// regionFront is a loopback endpoint that passes each request to the
+// emulator of the Region its signature's credential scope names, and
+// records where each went.
+type regionFront struct {
+	url   string
+	ems   map[string]*emulator.Emulator
+	mu    sync.Mutex
+	calls []routedCall
+}
+
+func newRegionFront(t *testing.T, regions ...string) *regionFront {
+	t.Helper()
+	f := &regionFront{ems: map[string]*emulator.Emulator{}}
+	proxies := map[string]*httputil.ReverseProxy{}
+	for _, r := range regions {
+		em := emulator.StartTest(t, emulator.Config{Region: r, Timing: fastTiming})
+		em.SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
+		u, err := url.Parse(em.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ems[r], proxies[r] = em, httputil.NewSingleHostReverseProxy(u)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var in struct{ PipelineExecutionArn string }
+		_ = json.Unmarshal(body, &in)
+		c := routedCall{op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "SageMaker."), arn: in.PipelineExecutionArn}
+		if m := scopeRegion.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+			c.region = m[1]
+		}
+		f.mu.Lock()
+		f.calls = append(f.calls, c)
+		f.mu.Unlock()
+		p := proxies[c.region]
+		if p == nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"UnrecognizedClientException","message":"no such Region here"}`)
+			return
+		}
+		p.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	isolateAWS(t)
+	return f
+}
+
+func (f *regionFront) received() []routedCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]routedCall(nil), f.calls...)
+}
+
+func arnRegion(t *testing.T, arn string) string {
+	t.Helper()
+	a, err := pipelinestop.ParseExecutionARN(arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Region
+}
+
+// TestStopSeveralRegions: one stop takes ARNs of three Regions, with
+// --region naming a fourth; each execution's calls go to its own Region
+// and each one ends Stopped. An ARN of another partition fails with an
+// error that says so, before any call about it; --no-region-routing sends
+// every call to --region.
+func TestStopSeveralRegions(t *testing.T) {
+	f := newRegionFront(t, "us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")
+	var arns []string
+	for _, r := range []string{"eu-west-1", "ap-southeast-2", "us-west-2"} {
+		te := &testEnv{emu: f.ems[r]}
+		arns = append(arns, te.running(t, "regions"))
+	}
+	global := []string{"--endpoint-url", f.url, "--region", "us-east-1"}
+	r := runStopctl(t, t.Context(), "", append(global, append([]string{"stop", "--wait", "--output", "json"}, arns...)...)...)
+	var out struct {
+		Executions []struct {
+			ExecutionARN string `json:"executionArn"`
+			Status       string `json:"status"`
+		} `json:"executions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != exitOK || len(out.Executions) != 3 {
+		t.Fatalf("stop of three Regions (%v): %s", err, r)
+	}
+	for _, ex := range out.Executions {
+		if ex.Status != emulator.StatusStopped {
+			t.Errorf("%s: %s", ex.ExecutionARN, ex.Status)
+		}
+	}
+	for _, c := range f.received() {
+		if c.arn != "" && c.region != arnRegion(t, c.arn) {
+			t.Errorf("%s about %s went to %s", c.op, c.arn, c.region)
+		}
+	}
+
+	// An execution of partition aws-cn, with a client in us-east-1.
+	china := "arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/regions/execution/k1x2y3z4w5v6"
+	before := len(f.received())
+	r = runStopctl(t, t.Context(), "", append(global, "stop", china)...)
+	if r.code != exitError || !strings.Contains(r.stderr, "partition aws-cn") || !strings.Contains(r.stderr, "partition aws:") {
+		t.Fatalf("stop of an aws-cn execution from us-east-1: %s", r)
+	}
+	if n := len(f.received()); n != before {
+		t.Fatalf("%d calls made for the aws-cn execution; want none", n-before)
+	}
+
+	// Routing off: the call goes to us-east-1, which does not know it.
+	arn := (&testEnv{emu: f.ems["eu-west-1"]}).running(t, "unrouted")
+	before = len(f.received())
+	r = runStopctl(t, t.Context(), "", append(global, "stop", "--no-region-routing", arn)...)
+	if r.code != exitError || !strings.Contains(r.stderr, "ResourceNotFound") {
+		t.Fatalf("stop --no-region-routing: %s", r)
+	}
+	for _, c := range f.received()[before:] {
+		if c.region != "us-east-1" {
+			t.Errorf("--no-region-routing: %s went to %s", c.op, c.region)
+		}
+	}
+	if st, _, _ := f.ems["eu-west-1"].ExecutionStatus(arn); st != emulator.StatusExecuting {
+		t.Errorf("the unrouted stop reached eu-west-1: %s", st)
+	}
+}
+
+// TestStatusAndAckInTheExecutionsRegion: status and ack --execution look
+// the execution up, and answer its step, in the Region of its ARN, with
+// --region naming another Region of the partition.
+func TestStatusAndAckInTheExecutionsRegion(t *testing.T) {
+	f := newRegionFront(t, "us-east-1", "us-west-2")
+	te := &testEnv{emu: f.ems["us-west-2"]}
+	arn, _ := te.callbackPipeline(t, "regions-ack")
+	tok := te.token(t, arn)
+	global := []string{"--endpoint-url", f.url, "--region", "us-east-1"}
+
+	r := runStopctl(t, t.Context(), "", append(global, "status", arn)...)
+	if r.code != exitOK || !strings.Contains(r.stdout, "Approve") {
+		t.Fatalf("status: %s", r)
+	}
+	r = runStopctl(t, t.Context(), "", append(global, "ack", "--execution", arn, "--step", "Approve", "--success", "--param", "verdict=ok")...)
+	if r.code != exitOK {
+		t.Fatalf("ack --execution: %s", r)
+	}
+	if answers := f.ems["us-west-2"].Answers(tok); len(answers) != 1 {
+		t.Fatalf("answers in us-west-2: %+v", answers)
+	}
+	for _, c := range f.received() {
+		if c.region != "us-west-2" {
+			t.Errorf("%s went to %s", c.op, c.region)
+		}
+	}
+	// Another partition: an error before any call.
+	before := len(f.received())
+	china := "arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/regions/execution/k1x2y3z4w5v6"
+	for _, args := range [][]string{{"status", china}, {"ack", "--execution", china, "--step", "Approve", "--success"}} {
+		r = runStopctl(t, t.Context(), "", append(global, args...)...)
+		if r.code != exitError || !strings.Contains(r.stderr, "partition aws-cn") {
+			t.Errorf("%s of an aws-cn execution from us-east-1: %s", args[0], r)
+		}
+	}
+	if n := len(f.received()); n != before {
+		t.Fatalf("%d calls made for the aws-cn execution; want none", n-before)
+	}
+}
