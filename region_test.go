@@ -43,8 +43,8 @@ type regionCall struct {
 	Token  string // CallbackToken of the request, if any
 }
 
-// regionFront is a loopback SageMaker endpoint that routes each request
-// to the emulator of the Region its signature names.
+// regionFront is a loopback SageMaker endpoint in front of the emulator
+// that records the Region each request's signature names.
 type regionFront struct {
 	t    *testing.T
 	url  string
@@ -58,21 +58,27 @@ type regionFront struct {
 // "AWS4-HMAC-SHA256 Credential=AKID/20261201/eu-west-1/sagemaker/aws4_request, ...".
 var scopeRegion = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([^/]+)/`)
 
-// newRegionFront starts one emulator per Region and the front.
+// newRegionFront starts one emulator, which keeps separate state per
+// Region (from each request's SigV4 scope), and the front that records
+// every request's Region before passing it on. f.ems[r] is Region r's view
+// of that one emulator. The first Region is the emulator's default.
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
 	f := &regionFront{t: t, ems: map[string]*emulator.Emulator{}}
-	proxies := map[string]*httputil.ReverseProxy{}
+	em := emulator.StartTest(t, emulator.Config{Region: regions[0],
+		Timing: emulator.Timing{StepDuration: 50 * time.Millisecond, StopDelay: 20 * time.Millisecond}})
 	for _, r := range regions {
-		em := emulator.StartTest(t, emulator.Config{Region: r,
-			Timing: emulator.Timing{StepDuration: 50 * time.Millisecond, StopDelay: 20 * time.Millisecond}})
-		f.ems[r] = em
-		u, err := url.Parse(em.URL())
+		view, err := em.InRegion(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		proxies[r] = httputil.NewSingleHostReverseProxy(u)
+		f.ems[r] = view
 	}
+	u, err := url.Parse(em.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -101,14 +107,13 @@ func newRegionFront(t *testing.T, regions ...string) *regionFront {
 				return
 			}
 		}
-		p := proxies[c.Region]
-		if p == nil {
+		if f.ems[c.Region] == nil {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = fmt.Fprintf(w, `{"__type":"UnrecognizedClientException","message":"no Region %q here"}`, c.Region)
 			return
 		}
-		p.ServeHTTP(w, r)
+		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
