@@ -36,16 +36,22 @@ type regionFront struct {
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
 	f := &regionFront{ems: map[string]*emulator.Emulator{}}
-	proxies := map[string]*httputil.ReverseProxy{}
+	// One emulator, which keeps state per Region (from each request's
+	// SigV4 scope); f.ems[r] is Region r's view of it.
+	em := emulator.StartTest(t, emulator.Config{Region: regions[0], Timing: fastTiming})
+	em.SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
 	for _, r := range regions {
-		em := emulator.StartTest(t, emulator.Config{Region: r, Timing: fastTiming})
-		em.SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
-		u, err := url.Parse(em.URL())
+		view, err := em.InRegion(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.ems[r], proxies[r] = em, httputil.NewSingleHostReverseProxy(u)
+		f.ems[r] = view
 	}
+	u, err := url.Parse(em.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -58,13 +64,12 @@ func newRegionFront(t *testing.T, regions ...string) *regionFront {
 		f.mu.Lock()
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
-		p := proxies[c.region]
-		if p == nil {
+		if f.ems[c.region] == nil {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"__type":"UnrecognizedClientException","message":"no such Region here"}`)
 			return
 		}
-		p.ServeHTTP(w, r)
+		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
