@@ -15,8 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/sdkbody"
 )
 
 // Default values used when a Config field is left at its zero value.
@@ -319,8 +321,20 @@ func (s *Server) AccountID() string { return s.e.AccountID() }
 
 // AWSConfig returns an aws.Config pointed at the server: static
 // credentials "test"/"test", the server's Region and BaseEndpoint set to
-// URL. Build any client from it.
+// URL. Build any client from it. Its APIOptions carry NoWriteTo.
 func (s *Server) AWSConfig() aws.Config { return s.e.AWSConfig() }
+
+// NoWriteTo is an SDK API option (for aws.Config.APIOptions or a client's
+// Options.APIOptions) that works around a race in the SDK's HTTP layer: when
+// a server on the same host answers before the SDK's transport has finished
+// writing the request, the SDK can close its own connection under an answer
+// of more than 4 KiB, and the call fails with "use of closed network
+// connection" (aws/aws-sdk-go-v2 issues #1825 and #2737). Against the
+// emulator about 1 to 5 ReceiveMessage calls of 10 messages in 100 failed
+// that way. AWSConfig and the clients of Server carry it; add it to SDK
+// clients you build otherwise against URL. See internal/sdkbody for the
+// mechanism.
+func NoWriteTo(stack *middleware.Stack) error { return sdkbody.NoWriteTo(stack) }
 
 // SageMakerClient returns a SageMaker client pointed at the server. The
 // option functions are applied after the server's settings.
