@@ -1,6 +1,7 @@
 package pipelinestop
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -17,11 +18,17 @@ const (
 	// throttling and unavailability. It outlasts conflict races of several
 	// seconds; the context bounds it further.
 	DefaultRetryBudget = time.Minute
-	// DefaultRetryMinDelay is the delay before Stop's second attempt.
+	// DefaultRetryMinDelay is the delay before Stop's second attempt after
+	// throttling or unavailability.
 	DefaultRetryMinDelay = 100 * time.Millisecond
-	// DefaultRetryMaxDelay caps any one delay between Stop's attempts, so a
-	// conflict race is noticed to be over within about a second.
+	// DefaultRetryMaxDelay caps any one delay between Stop's attempts.
 	DefaultRetryMaxDelay = time.Second
+	// DefaultConflictInterval is the time between the starts of Stop's
+	// attempts while SageMaker answers ConflictException: a stop made during
+	// a conflict race lands within 200 ms (plus one answer) of the race's
+	// end, with one call per 200 ms while it lasts, as many as a loop
+	// that calls every 200 ms.
+	DefaultConflictInterval = 200 * time.Millisecond
 	// DefaultRetryMultiplier grows the delay between Stop's attempts. It is
 	// small so that a stop issued during a conflict race lands soon after
 	// the race ends.
@@ -90,15 +97,26 @@ type Options struct {
 	// RetryBudget bounds the time Stop spends retrying. Default
 	// DefaultRetryBudget; the context bounds it too.
 	RetryBudget time.Duration
-	// RetryMinDelay is the delay before the second attempt. Default
-	// DefaultRetryMinDelay.
+	// RetryMinDelay is the delay before the second attempt after
+	// throttling or unavailability. Default DefaultRetryMinDelay.
 	RetryMinDelay time.Duration
-	// RetryMaxDelay caps one retry delay. Default DefaultRetryMaxDelay.
+	// RetryMaxDelay caps one retry delay, ConflictInterval included.
+	// Default DefaultRetryMaxDelay.
 	RetryMaxDelay time.Duration
-	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier,
-	// also for a value below 1, NaN or ±Inf.
+	// RetryMultiplier grows the retry delay after throttling or
+	// unavailability. Default DefaultRetryMultiplier, also for a value
+	// below 1, NaN or ±Inf.
 	RetryMultiplier float64
-	// RetryJitter randomises retry delays by this fraction. Default
+	// ConflictInterval is the time between the starts of two attempts
+	// while SageMaker answers ConflictException (ErrConflict): such
+	// retries are evenly spaced and not jittered, so a stop lands at most
+	// ConflictInterval (plus one answer) after a conflict race ends, with
+	// one call per interval while it lasts. Under StopAll each attempt
+	// still waits for its slot and its turn of the shared pacer. Default
+	// DefaultConflictInterval, or RetryMaxDelay when that is smaller.
+	ConflictInterval time.Duration
+	// RetryJitter randomises retry delays after throttling or
+	// unavailability by this fraction. Default
 	// DefaultRetryJitter, also for NaN or ±Inf; a negative value turns
 	// jitter off and a value of 1 or more is taken as 0.99.
 	RetryJitter float64
@@ -215,6 +233,10 @@ func (o Options) withDefaults() Options {
 	if o.RetryMaxDelay < o.RetryMinDelay {
 		o.RetryMaxDelay = o.RetryMinDelay
 	}
+	if o.ConflictInterval <= 0 {
+		o.ConflictInterval = min(DefaultConflictInterval, o.RetryMaxDelay)
+	}
+	o.ConflictInterval = min(o.ConflictInterval, o.RetryMaxDelay)
 	if o.MaxDelay < o.MinDelay {
 		o.MaxDelay = o.MinDelay
 	}
@@ -260,7 +282,9 @@ func grow(d time.Duration, m float64, limit time.Duration) time.Duration {
 	return max(time.Duration(next), 0)
 }
 
-// retryPolicy is the backoff policy of Stop's retries.
+// retryPolicy is the policy of Stop's (and the Acknowledger's) retries:
+// conflicts evenly spaced by ConflictInterval, other errors with
+// exponential backoff and jitter.
 func (o *Options) retryPolicy() retry.Policy {
 	return retry.Policy{
 		InitialDelay: o.RetryMinDelay,
@@ -268,5 +292,9 @@ func (o *Options) retryPolicy() retry.Policy {
 		Multiplier:   o.RetryMultiplier,
 		Jitter:       o.RetryJitter,
 		Budget:       o.RetryBudget,
+		Classes:      []retry.Class{{Match: isConflict, Interval: o.ConflictInterval}},
 	}
 }
+
+// isConflict reports whether err is a conflict (ErrConflict).
+func isConflict(err error) bool { return errors.Is(err, ErrConflict) }

@@ -78,10 +78,10 @@ func (r *StopResult) NotRunning() bool {
 // Stop asks SageMaker to stop the execution and retries what is transient.
 //
 // It checks the ARN and token before any call and sends the same
-// ClientRequestToken on every attempt (see Options.Token). Conflicts,
-// throttling and unavailability are retried with exponential backoff and
-// jitter until Options.RetryBudget is spent or ctx ends; Stop never sleeps
-// past ctx's deadline. ResourceNotFound returns ErrNotFound at once.
+// ClientRequestToken on every attempt (see Options.Token). Conflicts are
+// retried every Options.ConflictInterval, throttling and unavailability
+// with exponential backoff and jitter, until Options.RetryBudget is spent
+// or ctx ends; Stop never sleeps past ctx's deadline. ResourceNotFound returns ErrNotFound at once.
 //
 // Whatever SageMaker answers, Stop then looks the execution's status up
 // with one DescribePipelineExecution and reports what it saw
