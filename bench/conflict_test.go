@@ -124,7 +124,9 @@ func TestScenarioConflict(t *testing.T) {
 			func(ctx context.Context, c timedClient, arn string) error {
 				return conflictLoop(ctx, c, arn, airflowCalls, airflowSleep)
 			},
-			func(ctx context.Context, c timedClient, arn string) error { return conflictLoop(ctx, c, arn, 0, pollInterval) },
+			func(ctx context.Context, c timedClient, arn string) error {
+				return conflictLoop(ctx, c, arn, 0, pollInterval)
+			},
 			func(ctx context.Context, c timedClient, arn string) error {
 				_, err := pipelinestop.New(c).Stop(ctx, arn)
 				return err
