@@ -388,18 +388,21 @@ func logUniform(lo, hi time.Duration, n int) []time.Duration {
 	return out
 }
 
-// realWaitClient counts the calls made through it and records when the
-// first terminal status was seen.
+// realWaitClient counts the calls made through it, records when the first
+// terminal status was seen and adds each Describe's round trip to rtts.
 type realWaitClient struct {
 	*countingClient
+	rtts *latencies
 	mu   sync.Mutex
 	seen time.Time
 }
 
 func (c *realWaitClient) DescribePipelineExecution(ctx context.Context, in *sagemaker.DescribePipelineExecutionInput, optFns ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+	start := time.Now()
 	out, err := c.countingClient.DescribePipelineExecution(ctx, in, optFns...)
+	now := time.Now()
+	c.rtts.add(now.Sub(start))
 	if err == nil && pipelinestop.IsTerminal(out.PipelineExecutionStatus) {
-		now := time.Now()
 		c.mu.Lock()
 		if c.seen.IsZero() {
 			c.seen = now
@@ -407,6 +410,28 @@ func (c *realWaitClient) DescribePipelineExecution(ctx context.Context, in *sage
 		c.mu.Unlock()
 	}
 	return out, err
+}
+
+// latencies collects durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.ds = append(l.ds, d)
+	l.mu.Unlock()
+}
+
+// String prints the median, p99 and max.
+func (l *latencies) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ds) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("median %s, p99 %s, max %s", ms(median(l.ds)), ms(percentile(l.ds, 0.99)), ms(slices.Max(l.ds)))
 }
 
 type systemClock struct{}
@@ -435,7 +460,7 @@ func testWaitEmulator(t *testing.T) {
 	}
 	em := env.em
 	client := em.SageMakerClient()
-	ctx := boundedCtx(t, slices.Max(classes)+2*slowPoll+time.Minute)
+	ctx := boundedCtx(t, slices.Max(classes)+2*slowPoll+2*time.Minute)
 
 	// One pipeline per duration, one execution of it per strategy; the
 	// start events are drained before the stops, so that the Watcher
@@ -453,20 +478,37 @@ func testWaitEmulator(t *testing.T) {
 	}
 	env.drain(ctx, t)
 
+	// The stops start spread over stopSpread (by the golden-ratio sequence):
+	// hundreds of stops and first polls in one instant measured this
+	// machine's queueing (a stop answered late starts its wait late) more
+	// than the strategies.
+	stopSpread := size(500*time.Millisecond, 5*time.Second)
 	runs := make([][][]waitRun, len(classes))
+	var stops, rtts latencies
 	var wg sync.WaitGroup
+	n := 0
 	for ci := range classes {
 		runs[ci] = make([][]waitRun, len(strategies))
 		for si, s := range strategies {
 			runs[ci][si] = make([]waitRun, reps)
 			for r, dd := range durs[ci] {
 				arn := arns[ci][r][si]
+				u := float64(n)*0.6180339887498949 + 0.5
+				offset := time.Duration((u - math.Floor(u)) * float64(stopSpread))
+				n++
 				wg.Go(func() {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(offset):
+					}
+					before := time.Now()
 					if err := bareStop(ctx, client, arn); err != nil {
 						t.Errorf("stop: %v", err)
 						return
 					}
-					c := &realWaitClient{countingClient: &countingClient{StopAPIClient: client}}
+					stops.add(time.Since(before))
+					c := &realWaitClient{countingClient: &countingClient{StopAPIClient: client}, rtts: &rtts}
 					if err := s.wait(ctx, c, systemClock{}, arn); err != nil {
 						t.Errorf("%s: %v", s.name, err)
 						return
@@ -488,8 +530,9 @@ func testWaitEmulator(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	lag, _ := waitTable(fmt.Sprintf("(3) Waiting, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, all at once", reps),
+	lag, _ := waitTable(fmt.Sprintf("(3) Waiting, real time against the emulator: %d stops per class and strategy spread over +-10%% of its duration, the stops made over %s", reps, stopSpread),
 		classes, names, runs)
 	fmt.Println("lag = the emulator's terminal transition to the first Describe answer that shows it (for events: the confirming Describe)")
+	fmt.Printf("load in this run: StopPipelineExecution answered in %s; DescribePipelineExecution round trip %s\n", &stops, &rtts)
 	writePlot(t, "wait-lag-realtime", lagChart("Waits in real time against the emulator: detection lag against stop duration", names, lag, classes))
 }
