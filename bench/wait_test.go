@@ -263,17 +263,31 @@ func waitTable(title string, classes []time.Duration, names []string, runs [][][
 	return lag, calls
 }
 
+// plotName is a strategy's name short enough for a plot's legend.
+func plotName(name string) string {
+	if short, ok := map[string]string{
+		"pipelinestop Wait (defaults)":           "Wait (defaults)",
+		"Wait's previous defaults (0.5 s x1.2)":  "Wait, old defaults",
+		"fixed 30 s polling (SDK, Airflow, ACK)": "30 s polling",
+		"fixed 1 s polling":                      "1 s polling",
+		"events (Watcher, safety 60 s)":          "events (Watcher)",
+	}[name]; ok {
+		return short
+	}
+	return name
+}
+
 // lagChart is the plot of median lag/stop against the stop's duration.
 func lagChart(title string, names []string, lag [][]svgplot.Point, classes []time.Duration) svgplot.Chart {
 	c := svgplot.Chart{Title: title, XLabel: "stop duration (s)", YLabel: "median lag / stop duration", LogX: true, LogY: true}
 	for si, name := range names {
-		c.Series = append(c.Series, svgplot.Series{Name: name, Points: lag[si]})
+		c.Series = append(c.Series, svgplot.Series{Name: plotName(name), Points: lag[si]})
 	}
 	var target []svgplot.Point
 	for _, d := range classes {
 		target = append(target, svgplot.Point{X: d.Seconds(), Y: waitLagTarget})
 	}
-	c.Series = append(c.Series, svgplot.Series{Name: "target: 10% of the stop", Points: target, Dashed: true})
+	c.Series = append(c.Series, svgplot.Series{Name: "target: 10%", Points: target, Dashed: true})
 	return c
 }
 
@@ -322,7 +336,7 @@ func testWaitModel(t *testing.T) {
 	callsChart := svgplot.Chart{Title: "Polling waits, simulated time: Describe calls against stop duration",
 		XLabel: "stop duration (s)", YLabel: "median Describe calls per wait", LogX: true, LogY: true}
 	for si, name := range names {
-		callsChart.Series = append(callsChart.Series, svgplot.Series{Name: name, Points: calls[si]})
+		callsChart.Series = append(callsChart.Series, svgplot.Series{Name: plotName(name), Points: calls[si]})
 	}
 	var quarter []svgplot.Point
 	for ci, d := range classes {
@@ -330,7 +344,7 @@ func testWaitModel(t *testing.T) {
 			quarter = append(quarter, svgplot.Point{X: d.Seconds(), Y: waitCallsTarget * calls[1][ci].Y})
 		}
 	}
-	callsChart.Series = append(callsChart.Series, svgplot.Series{Name: "target from 2 min: 1/4 of 1 s polling", Points: quarter, Dashed: true})
+	callsChart.Series = append(callsChart.Series, svgplot.Series{Name: "target: 1/4 of 1 s", Points: quarter, Dashed: true})
 	writePlot(t, "wait-calls-model", callsChart)
 
 	// Pooled: stop durations log-uniform over 1 s .. 20 min, each judged
@@ -447,7 +461,7 @@ func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d
 func testWaitEmulator(t *testing.T) {
 	classes := size([]time.Duration{time.Second, 2 * time.Second},
 		[]time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute})
-	reps := size(3, 10)
+	reps := size(3, 20)
 	env := newEventsEnv(t)
 	strategies := append(waitStrategies(*full), // 30 s polling takes up to 90 s of real time: -full only
 		waitStrategy{"events (Watcher, safety 60 s)", func(ctx context.Context, c pipelinestop.StopAPIClient, clock pipelinestop.Clock, arn string) error {
@@ -482,7 +496,7 @@ func testWaitEmulator(t *testing.T) {
 	// hundreds of stops and first polls in one instant measured this
 	// machine's queueing (a stop answered late starts its wait late) more
 	// than the strategies.
-	stopSpread := size(500*time.Millisecond, 5*time.Second)
+	stopSpread := size(500*time.Millisecond, 10*time.Second)
 	runs := make([][][]waitRun, len(classes))
 	var stops, rtts latencies
 	var wg sync.WaitGroup
