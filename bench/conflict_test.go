@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -72,6 +73,27 @@ func conflictLoop(ctx context.Context, client stopCaller, arn string, calls int,
 	return err
 }
 
+// previousStop models Stop's conflict schedule before issue 14: the bare
+// call retried after ConflictException with delays of 100 ms growing x1.2,
+// capped at 1 s, each drawn within +-20% (Stop's status lookup left out).
+func previousStop(ctx context.Context, client stopCaller, arn string, rng *rand.Rand) error {
+	delay := 100 * time.Millisecond
+	for range maxPolls {
+		err := bareStop(ctx, client, arn)
+		var conflict *types.ConflictException
+		if err == nil || !errors.As(err, &conflict) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(float64(delay) * (0.8 + 0.4*rng.Float64()))):
+		}
+		delay = min(time.Duration(float64(delay)*1.2), time.Second)
+	}
+	return fmt.Errorf("still conflicting after %d calls", maxPolls)
+}
+
 // conflictRun is one strategy's stop of one execution.
 type conflictRun struct {
 	ok    bool
@@ -111,8 +133,9 @@ func TestScenarioConflict(t *testing.T) {
 		[]time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2 * time.Second,
 			3 * time.Second, 4 * time.Second, 5 * time.Second})
 	reps := size(3, 20)
-	strategies := []string{"bare SDK (1 call)", "Airflow (5 x 0.3 s)", "fixed 0.2 s poll", "pipelinestop Stop"}
-	const stopIdx = 3
+	strategies := []string{"bare SDK (1 call)", "Airflow (5 x 0.3 s)", "fixed 0.2 s poll",
+		"Stop's previous schedule (0.1 s x1.2 +-20%)", "pipelinestop Stop"}
+	const stopIdx = 4
 
 	var mu sync.Mutex
 	var rounds []time.Duration // every StopPipelineExecution's round trip
@@ -131,6 +154,9 @@ func TestScenarioConflict(t *testing.T) {
 			},
 			func(ctx context.Context, c timedClient, arn string) error {
 				return conflictLoop(ctx, c, arn, 0, pollInterval)
+			},
+			func(ctx context.Context, c timedClient, arn string) error {
+				return previousStop(ctx, c, arn, rand.New(rand.NewPCG(uint64(len(arn)), uint64(time.Now().UnixNano()))))
 			},
 			func(ctx context.Context, c timedClient, arn string) error {
 				_, err := pipelinestop.New(c).Stop(ctx, arn)
@@ -228,7 +254,7 @@ func TestScenarioConflict(t *testing.T) {
 		ms(median(rounds)), ms(percentile(rounds, 0.99)), ms(slices.Max(rounds)), len(rounds))
 	mu.Unlock()
 
-	short := []string{"bare SDK", "Airflow", "0.2 s poll", "Stop"}
+	short := []string{"bare SDK", "Airflow", "0.2 s poll", "previous Stop", "Stop"}
 	var series []svgplot.Series
 	for si := range strategies {
 		if len(plot[si].max) == 0 {
