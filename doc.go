@@ -13,11 +13,13 @@
 //
 // Stop sends one StopPipelineExecution and retries it while SageMaker
 // answers ConflictException (the execution is moving between steps, a race
-// that can last seconds), throttles, or fails with a 5xx, with exponential
-// backoff and jitter until Options.RetryBudget is spent or the context
-// ends. It never sleeps past the context's deadline, so it fits shutdown
-// hooks with tight deadlines. Wait polls DescribePipelineExecution with a
-// delay that grows from Options.MinDelay to Options.MaxDelay, treats every
+// that can last seconds: every Options.ConflictInterval, 200 ms), throttles,
+// or fails with a 5xx (with exponential backoff and jitter), until
+// Options.RetryBudget is spent or the context ends. It never sleeps past
+// the context's deadline, so it fits shutdown hooks with tight deadlines.
+// Wait polls DescribePipelineExecution with a delay that grows with the
+// time waited (a fifth of it, from Options.MinDelay to Options.MaxDelay),
+// treats every
 // status other than Executing and Stopping as terminal (including
 // CompletedWithFailures and statuses added after this SDK version), and
 // while the execution is Stopping lists its steps to report what holds it.

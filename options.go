@@ -1,6 +1,7 @@
 package pipelinestop
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -17,11 +18,17 @@ const (
 	// throttling and unavailability. It outlasts conflict races of several
 	// seconds; the context bounds it further.
 	DefaultRetryBudget = time.Minute
-	// DefaultRetryMinDelay is the delay before Stop's second attempt.
+	// DefaultRetryMinDelay is the delay before Stop's second attempt after
+	// throttling or unavailability.
 	DefaultRetryMinDelay = 100 * time.Millisecond
-	// DefaultRetryMaxDelay caps any one delay between Stop's attempts, so a
-	// conflict race is noticed to be over within about a second.
+	// DefaultRetryMaxDelay caps any one delay between Stop's attempts.
 	DefaultRetryMaxDelay = time.Second
+	// DefaultConflictInterval is the time between the starts of Stop's
+	// attempts while SageMaker answers ConflictException: a stop made during
+	// a conflict race lands within 200 ms (plus one answer) of the race's
+	// end, with one call per 200 ms while it lasts, as many as a loop
+	// that calls every 200 ms.
+	DefaultConflictInterval = 200 * time.Millisecond
 	// DefaultRetryMultiplier grows the delay between Stop's attempts. It is
 	// small so that a stop issued during a conflict race lands soon after
 	// the race ends.
@@ -29,15 +36,20 @@ const (
 	// DefaultRetryJitter randomises each retry delay by up to ±20%, so
 	// replicas stopping together do not retry in lockstep.
 	DefaultRetryJitter = 0.2
-	// DefaultMinDelay is the first delay between Wait's status polls: a stop
-	// that takes 2 seconds is seen in about 2 seconds.
-	DefaultMinDelay = 500 * time.Millisecond
+	// DefaultFirstDelay is the time waited before Wait's second status
+	// poll (the first is made at once).
+	DefaultFirstDelay = 800 * time.Millisecond
+	// DefaultMinDelay is the least delay between Wait's status polls.
+	DefaultMinDelay = 200 * time.Millisecond
 	// DefaultMaxDelay caps the delay between Wait's status polls: a
-	// 20-minute stop takes about 60 polls, not hundreds.
+	// 20-minute stop takes about 65 polls, not hundreds, and is seen at
+	// most 30 s late.
 	DefaultMaxDelay = 30 * time.Second
-	// DefaultDelayMultiplier grows the delay between Wait's polls, keeping
-	// the lag between a terminal status and its detection near a tenth of
-	// the time waited.
+	// DefaultDelayMultiplier is the factor by which the time waited grows
+	// from one of Wait's polls to the next: a terminal status is seen at
+	// most a fifth of the time waited late (a tenth in the median), with
+	// about 30 polls for a 2-minute stop, a quarter of polling every
+	// second.
 	DefaultDelayMultiplier = 1.2
 	// DefaultStepsInterval is the least time between two listings of an
 	// execution's steps while it is Stopping. The first Stopping poll always
@@ -91,15 +103,26 @@ type Options struct {
 	// RetryBudget bounds the time Stop spends retrying. Default
 	// DefaultRetryBudget; the context bounds it too.
 	RetryBudget time.Duration
-	// RetryMinDelay is the delay before the second attempt. Default
-	// DefaultRetryMinDelay.
+	// RetryMinDelay is the delay before the second attempt after
+	// throttling or unavailability. Default DefaultRetryMinDelay.
 	RetryMinDelay time.Duration
-	// RetryMaxDelay caps one retry delay. Default DefaultRetryMaxDelay.
+	// RetryMaxDelay caps one retry delay, ConflictInterval included.
+	// Default DefaultRetryMaxDelay.
 	RetryMaxDelay time.Duration
-	// RetryMultiplier grows the retry delay. Default DefaultRetryMultiplier,
-	// also for a value below 1, NaN or ±Inf.
+	// RetryMultiplier grows the retry delay after throttling or
+	// unavailability. Default DefaultRetryMultiplier, also for a value
+	// below 1, NaN or ±Inf.
 	RetryMultiplier float64
-	// RetryJitter randomises retry delays by this fraction. Default
+	// ConflictInterval is the time between the starts of two attempts
+	// while SageMaker answers ConflictException (ErrConflict): such
+	// retries are evenly spaced and not jittered, so a stop lands at most
+	// ConflictInterval (plus one answer) after a conflict race ends, with
+	// one call per interval while it lasts. Under StopAll each attempt
+	// still waits for its slot and its turn of the shared pacer. Default
+	// DefaultConflictInterval, or RetryMaxDelay when that is smaller.
+	ConflictInterval time.Duration
+	// RetryJitter randomises retry delays after throttling or
+	// unavailability by this fraction. Default
 	// DefaultRetryJitter, also for NaN or ±Inf; a negative value turns
 	// jitter off and a value of 1 or more is taken as 0.99.
 	RetryJitter float64
@@ -107,14 +130,25 @@ type Options struct {
 	// another attempt with the same token. Default DefaultRetryable.
 	Retryable func(error) bool
 
-	// MinDelay is the first delay between status polls. Default
+	// FirstDelay is the time from the start of a wait (of the stop, for
+	// StopAndWait) to its second status poll; the first is made at once.
+	// Default DefaultFirstDelay, or MinDelay when MinDelay is set and
+	// FirstDelay is not (MinDelay was the first delay before FirstDelay
+	// existed). Never less than MinDelay.
+	FirstDelay time.Duration
+	// MinDelay is the least delay between status polls. Default
 	// DefaultMinDelay.
 	MinDelay time.Duration
 	// MaxDelay caps the delay between status polls. Default
 	// DefaultMaxDelay.
 	MaxDelay time.Duration
-	// DelayMultiplier grows the delay between status polls. Default
-	// DefaultDelayMultiplier, also for a value below 1, NaN or ±Inf.
+	// DelayMultiplier sets the later polls: after FirstDelay, Wait polls
+	// each time the time waited has grown by this factor, that is after a
+	// delay of (DelayMultiplier-1) x the time waited so far, at least
+	// MinDelay and at most MaxDelay. A terminal status is then seen at
+	// most (DelayMultiplier-1) x its time late; 1 polls every MinDelay.
+	// Default DefaultDelayMultiplier, also for a value below 1, NaN or
+	// ±Inf.
 	DelayMultiplier float64
 	// StepsInterval is the least time between two listings of the steps
 	// of a Stopping execution; Wait also lets at least three polls pass
@@ -241,6 +275,12 @@ func (o Options) withDefaults() Options {
 	setDur(&o.RetryBudget, DefaultRetryBudget)
 	setDur(&o.RetryMinDelay, DefaultRetryMinDelay)
 	setDur(&o.RetryMaxDelay, DefaultRetryMaxDelay)
+	if o.FirstDelay <= 0 {
+		o.FirstDelay = DefaultFirstDelay
+		if o.MinDelay > 0 {
+			o.FirstDelay = o.MinDelay
+		}
+	}
 	setDur(&o.MinDelay, DefaultMinDelay)
 	setDur(&o.MaxDelay, DefaultMaxDelay)
 	setDur(&o.StepsInterval, DefaultStepsInterval)
@@ -253,9 +293,14 @@ func (o Options) withDefaults() Options {
 	if o.RetryMaxDelay < o.RetryMinDelay {
 		o.RetryMaxDelay = o.RetryMinDelay
 	}
+	if o.ConflictInterval <= 0 {
+		o.ConflictInterval = min(DefaultConflictInterval, o.RetryMaxDelay)
+	}
+	o.ConflictInterval = min(o.ConflictInterval, o.RetryMaxDelay)
 	if o.MaxDelay < o.MinDelay {
 		o.MaxDelay = o.MinDelay
 	}
+	o.FirstDelay = min(max(o.FirstDelay, o.MinDelay), o.MaxDelay)
 	// NaN and ±Inf are invalid (NaN passes every comparison as false, and
 	// either one turned into a delay would make it negative): defaults.
 	if !finite(o.RetryMultiplier) || o.RetryMultiplier < 1 {
@@ -287,18 +332,24 @@ func (o Options) withDefaults() Options {
 // finite reports whether f is neither NaN nor ±Inf.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// grow returns d multiplied by m, capped at limit: computed in floating
-// point and compared before the conversion, since a product past the range
-// of time.Duration converts to a negative duration.
-func grow(d time.Duration, m float64, limit time.Duration) time.Duration {
-	next := float64(d) * m
-	if !(next < float64(limit)) { // also NaN
-		return limit
+// pollDelay returns the delay before Wait's next status poll when elapsed
+// has passed since the wait began: the next poll comes when the time
+// waited reaches FirstDelay, and later when it has grown by
+// DelayMultiplier, each delay at least MinDelay and at most MaxDelay.
+func (o *Options) pollDelay(elapsed time.Duration) time.Duration {
+	elapsed = max(elapsed, 0)
+	d := o.FirstDelay - elapsed
+	if grown := float64(elapsed) * (o.DelayMultiplier - 1); !(grown < float64(o.MaxDelay)) { // also NaN
+		d = o.MaxDelay
+	} else {
+		d = max(d, time.Duration(grown))
 	}
-	return max(time.Duration(next), 0)
+	return min(max(d, o.MinDelay), o.MaxDelay)
 }
 
-// retryPolicy is the backoff policy of Stop's retries.
+// retryPolicy is the policy of Stop's (and the Acknowledger's) retries:
+// conflicts evenly spaced by ConflictInterval, other errors with
+// exponential backoff and jitter.
 func (o *Options) retryPolicy() retry.Policy {
 	return retry.Policy{
 		InitialDelay: o.RetryMinDelay,
@@ -306,5 +357,9 @@ func (o *Options) retryPolicy() retry.Policy {
 		Multiplier:   o.RetryMultiplier,
 		Jitter:       o.RetryJitter,
 		Budget:       o.RetryBudget,
+		Classes:      []retry.Class{{Match: isConflict, Interval: o.ConflictInterval}},
 	}
 }
+
+// isConflict reports whether err is a conflict (ErrConflict).
+func isConflict(err error) bool { return errors.Is(err, ErrConflict) }

@@ -81,10 +81,11 @@ func (r *StopResult) NotRunning() bool {
 // ClientRequestToken on every attempt (see Options.Token). Every call goes
 // to the Region in the ARN (see Options.DisableRegionRouting); an
 // execution of another partition than the client's Region is an *Error
-// matching ErrPartitionMismatch, before any call. Conflicts,
-// throttling and unavailability are retried with exponential backoff and
-// jitter until Options.RetryBudget is spent or ctx ends; Stop never sleeps
-// past ctx's deadline. ResourceNotFound returns ErrNotFound at once.
+// matching ErrPartitionMismatch, before any call. Conflicts are retried
+// every Options.ConflictInterval, throttling and unavailability with
+// exponential backoff and jitter, until Options.RetryBudget is spent or
+// ctx ends; Stop never sleeps past ctx's deadline. ResourceNotFound returns
+// ErrNotFound at once.
 //
 // Whatever SageMaker answers, Stop then looks the execution's status up
 // with one DescribePipelineExecution and reports what it saw

@@ -97,7 +97,7 @@ func TestStopOutlastsLongConflictRace(t *testing.T) {
 						return nil, conflictErr("StopPipelineExecution")
 					}
 					return &sagemaker.StopPipelineExecutionOutput{}, nil
-				}).MinTimes(6).MaxTimes(100)
+				}).MinTimes(6).MaxTimes(200)
 			f.expectStatuses(types.PipelineExecutionStatusStopping)
 			res, err := f.s.Stop(context.Background(), testARN)
 			if err != nil {
@@ -106,10 +106,15 @@ func TestStopOutlastsLongConflictRace(t *testing.T) {
 			if calls <= 5 || res.Attempts != calls {
 				t.Errorf("attempts = %d (calls %d), want more than Airflow's 5", res.Attempts, calls)
 			}
-			// The stop lands soon after the race ends: within the largest
-			// delay plus its jitter.
-			if late := res.Elapsed - race; late < 0 || late > pipelinestop.DefaultRetryMaxDelay*6/5 {
-				t.Errorf("stop landed %v after a %v race", late, race)
+			// The stop lands within one conflict interval of the race's
+			// end (it overshot by up to a fifth of the time waited, plus
+			// jitter, with the backoff of other errors), making no more
+			// calls than a loop that calls every interval.
+			if late := res.Elapsed - race; late < 0 || late > pipelinestop.DefaultConflictInterval {
+				t.Errorf("stop landed %v after a %v race, want within %v", late, race, pipelinestop.DefaultConflictInterval)
+			}
+			if most := int((race+pipelinestop.DefaultConflictInterval-1)/pipelinestop.DefaultConflictInterval) + 1; calls > most {
+				t.Errorf("%d calls during a %v race, more than a call every %v (%d)", calls, race, pipelinestop.DefaultConflictInterval, most)
 			}
 		})
 	}
@@ -405,5 +410,46 @@ func TestNotRunningNeedsATerminalStatus(t *testing.T) {
 	res, err := f.s.Stop(context.Background(), testARN)
 	if !errors.Is(err, pipelinestop.ErrNotFound) || res == nil || res.NotRunning() || res.AlreadyStopping() {
 		t.Fatalf("unknown execution: %+v, %v; want ErrNotFound and neither NotRunning nor AlreadyStopping", res, err)
+	}
+}
+
+// TestStopConflictInterval checks the spacing of conflict retries: the
+// default, an Options.ConflictInterval of the caller's, and RetryMaxDelay
+// capping it.
+func TestStopConflictInterval(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opt  func(*pipelinestop.Options)
+		want time.Duration
+	}{
+		{"default", func(*pipelinestop.Options) {}, pipelinestop.DefaultConflictInterval},
+		{"set", func(o *pipelinestop.Options) { o.ConflictInterval = 50 * time.Millisecond }, 50 * time.Millisecond},
+		{"capped by RetryMaxDelay", func(o *pipelinestop.Options) {
+			o.ConflictInterval, o.RetryMaxDelay = time.Second, 150*time.Millisecond
+		}, 150 * time.Millisecond},
+		{"default capped by RetryMaxDelay", func(o *pipelinestop.Options) {
+			o.RetryMinDelay, o.RetryMaxDelay = 10*time.Millisecond, 100*time.Millisecond
+		}, 100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opt)
+			f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+				Return(nil, conflictErr("StopPipelineExecution")).Times(4)
+			f.mock.EXPECT().StopPipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+				Return(&sagemaker.StopPipelineExecutionOutput{}, nil)
+			f.expectStatuses(types.PipelineExecutionStatusStopping)
+			if _, err := f.s.Stop(context.Background(), testARN); err != nil {
+				t.Fatal(err)
+			}
+			waits := f.clock.Waits()
+			if len(waits) != 4 {
+				t.Fatalf("delays %v, want 4", waits)
+			}
+			for _, w := range waits {
+				if w != tt.want {
+					t.Fatalf("delays %v, want %v each", waits, tt.want)
+				}
+			}
+		})
 	}
 }

@@ -150,8 +150,11 @@ func (e *WaitError) Unwrap() []error {
 
 // Wait polls the execution until it reaches a terminal status (see
 // IsTerminal) and returns how it ended. A Failed or Succeeded execution is
-// an Outcome, not an error. The delay between polls grows from
-// Options.MinDelay to Options.MaxDelay. While the execution is Stopping,
+// an Outcome, not an error. It polls at once, again when Options.FirstDelay
+// has passed, and then each time the time waited has grown by
+// Options.DelayMultiplier (a delay of a fifth of the time waited with the
+// defaults, from Options.MinDelay to Options.MaxDelay), so a terminal status
+// is seen at most a fifth of the wait late, or MaxDelay. While the execution is Stopping,
 // Wait lists its steps (every page, at most once per Options.StepsInterval)
 // and reports the steps that hold it: a callback step waiting for an
 // answer, or a Lambda step still running.
@@ -179,7 +182,6 @@ func (s *Stopper) Wait(ctx context.Context, executionARN string, optFns ...func(
 func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o *Options, start time.Time) (*Outcome, error) {
 	out := &Outcome{ExecutionARN: arn}
 	in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
-	delay := o.MinDelay // the polling delay, when no Watcher runs
 	var sub *subscription
 	if o.Watcher != nil {
 		// Subscribe before the first poll: an event sent before the
@@ -198,6 +200,7 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 	for {
 		out.Polls++
 		d, err := client.DescribePipelineExecution(ctx, in, o.ClientOptions...)
+		delay := o.pollDelay(o.Clock.Now().Sub(start)) // the polling delay, when no Watcher runs
 		if err == nil && d == nil {
 			// A broken client: not retried (see errNoOutput).
 			out.Elapsed = o.Clock.Now().Sub(start)
@@ -277,7 +280,6 @@ func (s *Stopper) wait(ctx context.Context, client StopAPIClient, arn string, o 
 		if err := sleepOrStart(ctx, o.Clock, pause, started); err != nil {
 			return out, s.waitError(out, o, start, lastErr, err)
 		}
-		delay = grow(delay, o.DelayMultiplier, o.MaxDelay)
 	}
 }
 

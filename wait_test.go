@@ -219,3 +219,92 @@ func TestStopAndWaitLambdaTimeoutIsAnOutcome(t *testing.T) {
 		t.Fatalf("out %+v, err %v", out, err)
 	}
 }
+
+// TestWaitDefaultScheduleFollowsTheTimeWaited checks Wait's default poll
+// schedule on stops of 0.3 s to 20 min (Stopping until the stop's
+// duration d has passed on the fake clock, then Stopped): the second poll
+// comes after DefaultFirstDelay, and each later one when the time waited
+// has grown by a fifth, so the Stopped status is seen at most a fifth of d
+// (or MinDelay) late, never more than MaxDelay, with at most a quarter of
+// the calls of polling every second from 2 minutes on. The schedule it
+// replaces (delays of 0.5 s growing x1.2) saw a 2 s stop 0.68 s late.
+func TestWaitDefaultScheduleFollowsTheTimeWaited(t *testing.T) {
+	for _, d := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, time.Second, 1100 * time.Millisecond,
+		1900 * time.Millisecond, 2 * time.Second, 2100 * time.Millisecond, 5 * time.Second, 9*time.Second + 7*time.Millisecond,
+		30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 20 * time.Minute} {
+		t.Run(d.String(), func(t *testing.T) {
+			f := newFixture(t)
+			var seen time.Time
+			f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
+				DoAndReturn(func(context.Context, *sagemaker.DescribePipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
+					st := types.PipelineExecutionStatusStopping
+					if now := f.clock.Now(); now.Sub(epoch) >= d {
+						st = types.PipelineExecutionStatusStopped
+						if seen.IsZero() {
+							seen = now
+						}
+					}
+					return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: st}, nil
+				}).MinTimes(1).MaxTimes(200)
+			f.mock.EXPECT().ListPipelineExecutionSteps(gomock.Any(), gomock.Any(), gomock.Any()).
+				Return(&sagemaker.ListPipelineExecutionStepsOutput{}, nil).AnyTimes()
+			out, err := f.s.Wait(context.Background(), testARN)
+			if err != nil || out.Status != types.PipelineExecutionStatusStopped {
+				t.Fatalf("out %+v, err %v", out, err)
+			}
+			waits := f.clock.Waits()
+			if len(waits) == 0 || waits[0] != pipelinestop.DefaultFirstDelay {
+				t.Fatalf("delays %v: want %v first", waits, pipelinestop.DefaultFirstDelay)
+			}
+			var elapsed time.Duration
+			for i, w := range waits {
+				if i > 0 && (w < pipelinestop.DefaultMinDelay || w > max(elapsed/5, pipelinestop.DefaultMinDelay)) {
+					t.Fatalf("delay %d is %v after %v waited: want a fifth of it, at least %v (delays %v)",
+						i, w, elapsed, pipelinestop.DefaultMinDelay, waits)
+				}
+				if w > pipelinestop.DefaultMaxDelay {
+					t.Fatalf("delay %v over the cap", w)
+				}
+				elapsed += w
+			}
+			lag := seen.Sub(epoch) - d
+			bound := min(max(d/5, pipelinestop.DefaultMinDelay), pipelinestop.DefaultMaxDelay)
+			if d < pipelinestop.DefaultFirstDelay {
+				bound = pipelinestop.DefaultFirstDelay - d
+			}
+			if lag < 0 || lag > bound {
+				t.Errorf("a %v stop seen %v late, want at most %v", d, lag, bound)
+			}
+			if fast := int(d/time.Second) + 2; d >= 2*time.Minute && out.Polls > fast/4 {
+				t.Errorf("%d polls for a %v stop, more than a quarter of 1 s polling's %d", out.Polls, d, fast)
+			}
+		})
+	}
+}
+
+// TestWaitFirstDelayDefaultsToMinDelay: a caller that set MinDelay alone
+// (once the first delay) keeps it as the first delay; FirstDelay, when
+// set, wins, but never goes below MinDelay.
+func TestWaitFirstDelayDefaultsToMinDelay(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opt  func(*pipelinestop.Options)
+		want time.Duration
+	}{
+		{"MinDelay alone", func(o *pipelinestop.Options) { o.MinDelay = 50 * time.Millisecond }, 50 * time.Millisecond},
+		{"FirstDelay", func(o *pipelinestop.Options) { o.FirstDelay = 3 * time.Second }, 3 * time.Second},
+		{"FirstDelay below MinDelay", func(o *pipelinestop.Options) { o.FirstDelay, o.MinDelay = time.Second, 2*time.Second }, 2 * time.Second},
+		{"FirstDelay over MaxDelay", func(o *pipelinestop.Options) { o.FirstDelay, o.MaxDelay = time.Minute, 5*time.Second }, 5 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opt)
+			f.expectStatuses("Executing", "Succeeded")
+			if _, err := f.s.Wait(context.Background(), testARN); err != nil {
+				t.Fatal(err)
+			}
+			if waits := f.clock.Waits(); len(waits) != 1 || waits[0] != tt.want {
+				t.Errorf("delays %v, want [%v]", waits, tt.want)
+			}
+		})
+	}
+}

@@ -39,6 +39,35 @@ type Policy struct {
 	// Budget bounds the time from the first attempt to the start of the
 	// last one; 0 means no bound other than the context.
 	Budget time.Duration
+	// Classes give some errors a schedule of their own: the first class
+	// whose Match reports true for an attempt's error sets the delay
+	// before the next attempt; other errors use the backoff above.
+	Classes []Class
+}
+
+// Class is a kind of retryable error whose attempts are spaced evenly:
+// an attempt that fails with it is followed by the next one Interval after
+// it started (not after its answer), without jitter, so that a condition
+// that ends at an unknown time is seen at most Interval (plus one answer)
+// after it ends, with one attempt per Interval while it lasts.
+type Class struct {
+	// Match reports whether an error belongs to the class.
+	Match func(error) bool
+	// Interval is the time between the starts of two attempts; a
+	// value <= 0 retries at once.
+	Interval time.Duration
+}
+
+// classDelay returns the delay before the next attempt after err, for an
+// attempt that started at started (now is the time of its answer), and
+// whether a class set it.
+func (p Policy) classDelay(err error, started, now time.Time) (time.Duration, bool) {
+	for _, c := range p.Classes {
+		if c.Match != nil && c.Match(err) {
+			return max(c.Interval-now.Sub(started), 0), true
+		}
+	}
+	return 0, false
 }
 
 // newBackOff returns a fresh backoff for one call: ExponentialBackOff is
@@ -116,7 +145,7 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 	var queued time.Duration // time spent waiting for a slot and the pacer
 	var res Result
 	for {
-		throttled, err, waitErr := h.attempt(ctx, clock, op, res.Attempts+1, &queued)
+		throttled, started, err, waitErr := h.attempt(ctx, clock, op, res.Attempts+1, &queued)
 		if waitErr != nil {
 			res.Canceled = waitErr
 			return res
@@ -133,11 +162,14 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 		if h.Retryable == nil || !h.Retryable(err) {
 			return res
 		}
+		now := clock.Now()
 		var delay time.Duration
 		if !throttled || h.Pacer == nil {
-			delay = max(b.NextBackOff(), 0)
+			var ok bool
+			if delay, ok = p.classDelay(err, started, now); !ok {
+				delay = max(b.NextBackOff(), 0)
+			}
 		}
-		now := clock.Now()
 		if p.Budget > 0 && now.Add(delay).Sub(start)-queued > p.Budget {
 			res.Exhausted = true
 			return res
@@ -159,13 +191,14 @@ func Do(ctx context.Context, clock Clock, p Policy, h Hooks, op Op) Result {
 // attempt makes attempt number n of op: it takes an Admission slot and
 // waits for the Pacer's turn (adding the time waited to *queued), calls op,
 // tells the Pacer how the call ended and gives the slot back. err is op's
-// error and throttled says whether it is throttling; waitErr is the
-// context's error when ctx ended before op was called.
-func (h *Hooks) attempt(ctx context.Context, clock Clock, op Op, n int, queued *time.Duration) (throttled bool, err, waitErr error) {
+// error and throttled says whether it is throttling; started is when op was
+// called; waitErr is the context's error when ctx ended before op was
+// called.
+func (h *Hooks) attempt(ctx context.Context, clock Clock, op Op, n int, queued *time.Duration) (throttled bool, started time.Time, err, waitErr error) {
 	before := clock.Now()
 	if h.Admission != nil {
 		if err := h.Admission.Acquire(ctx); err != nil {
-			return false, nil, err
+			return false, started, nil, err
 		}
 		defer h.Admission.Release()
 	}
@@ -173,18 +206,19 @@ func (h *Hooks) attempt(ctx context.Context, clock Clock, op Op, n int, queued *
 	if h.Pacer != nil {
 		var err error
 		if turn, err = h.Pacer.Wait(ctx, clock); err != nil {
-			return false, nil, err
+			return false, started, nil, err
 		}
 	}
+	started = clock.Now()
 	if h.Admission != nil || h.Pacer != nil {
-		*queued += clock.Now().Sub(before)
+		*queued += started.Sub(before)
 	}
 	err = op(ctx, n)
 	throttled = err != nil && h.Throttled != nil && h.Throttled(err)
 	if h.Pacer != nil {
 		h.Pacer.Done(turn, clock.Now(), throttled)
 	}
-	return throttled, err, nil
+	return throttled, started, err, nil
 }
 
 // Sleep waits d on clock, or until ctx ends, and then returns ctx.Err().

@@ -392,3 +392,118 @@ func TestDoBoundedWithInvalidFloats(t *testing.T) {
 		})
 	}
 }
+
+var errConflict = errors.New("conflict")
+
+// TestDoClassSpacesAttemptsEvenly checks a class's schedule: attempts that
+// fail with it start Interval apart (the time an answer takes is part of
+// the interval), other errors keep the backoff, and a condition that lasts
+// w is left within one interval plus one answer with at most
+// ceil(w/Interval)+1 attempts.
+func TestDoClassSpacesAttemptsEvenly(t *testing.T) {
+	const interval, answer = 200 * time.Millisecond, 7 * time.Millisecond
+	p := policy()
+	p.Jitter, p.Budget = 0.2, time.Minute
+	p.Classes = []retry.Class{{Match: func(err error) bool { return errors.Is(err, errConflict) }, Interval: interval}}
+	isRetryable := func(err error) bool { return errors.Is(err, errConflict) || errors.Is(err, errTransient) }
+	for _, w := range []time.Duration{0, 1, 150 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+		999 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2 * time.Second, 3*time.Second + 7, 5 * time.Second, 20 * time.Second} {
+		clock := fakeclock.NewAuto(epoch)
+		var starts []time.Time
+		var delays []time.Duration
+		r := retry.Do(context.Background(), clock, p, retry.Hooks{
+			Retryable: isRetryable,
+			OnRetry:   func(_ int, d time.Duration, _ error) { delays = append(delays, d) },
+		}, func(context.Context, int) error {
+			starts = append(starts, clock.Now())
+			clock.Advance(answer)
+			if clock.Now().Sub(epoch) <= w { // the answer comes while it lasts
+				return errConflict
+			}
+			return nil
+		})
+		if r.Err != nil {
+			t.Fatalf("window %v: %+v", w, r)
+		}
+		for i, d := range delays {
+			if d > interval {
+				t.Errorf("window %v: delay %d is %v, more than %v", w, i, d, interval)
+			}
+		}
+		for i := 1; i < len(starts); i++ {
+			if gap := starts[i].Sub(starts[i-1]); gap != interval {
+				t.Errorf("window %v: attempts %d and %d start %v apart, want %v", w, i-1, i, gap, interval)
+			}
+		}
+		end := clock.Now().Sub(epoch)
+		if late := end - w; late > interval+answer {
+			t.Errorf("window %v: done %v after it ended, more than %v + one answer", w, late, interval)
+		}
+		if most := int(math.Ceil(float64(w)/float64(interval))) + 1; r.Attempts > most {
+			t.Errorf("window %v: %d attempts, more than ceil(w/%v)+1 = %d", w, r.Attempts, interval, most)
+		}
+	}
+
+	// Other errors keep the (jittered, growing) backoff.
+	clock := fakeclock.NewAuto(epoch)
+	var delays []time.Duration
+	retry.Do(context.Background(), clock, p, retry.Hooks{
+		Retryable: isRetryable,
+		OnRetry:   func(_ int, d time.Duration, _ error) { delays = append(delays, d) },
+	}, func(_ context.Context, attempt int) error {
+		if attempt < 4 {
+			return errTransient
+		}
+		return nil
+	})
+	if len(delays) != 3 || delays[2] < 320*time.Millisecond {
+		t.Errorf("transient delays %v: want the backoff (100 ms x2, +-20%%)", delays)
+	}
+}
+
+// TestDoClassAttemptsTakeTurns checks that a class's retries still go
+// through the Admission and the Pacer: every attempt holds a slot, and a
+// pacer slowed to one call a second spaces attempts whose class asks for
+// 200 ms, so evenly spaced conflict retries cannot bypass StopAll's
+// throttling.
+func TestDoClassAttemptsTakeTurns(t *testing.T) {
+	clock := fakeclock.NewAuto(epoch)
+	pacer := retry.NewPacer()
+	turn, err := pacer.Wait(context.Background(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Second)
+	pacer.Done(turn, clock.Now(), true)
+	if r := pacer.Rate(); r != 1 {
+		t.Fatalf("pacer at %v/s, want 1/s", r)
+	}
+	p := policy()
+	p.Classes = []retry.Class{{Match: func(err error) bool { return errors.Is(err, errConflict) }, Interval: 200 * time.Millisecond}}
+	a := retry.NewAdmission(1)
+	var starts []time.Time
+	r := retry.Do(context.Background(), clock, p, retry.Hooks{
+		Retryable: func(err error) bool { return errors.Is(err, errConflict) }, Admission: a, Pacer: pacer,
+	}, func(_ context.Context, attempt int) error {
+		starts = append(starts, clock.Now())
+		// The attempt holds the only slot: nobody else can call now.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		if err := a.Acquire(ctx); err == nil {
+			a.Release()
+			t.Errorf("attempt %d ran without holding a slot", attempt)
+		}
+		if attempt < 5 {
+			return errConflict
+		}
+		return nil
+	})
+	if r.Err != nil || r.Attempts != 5 {
+		t.Fatalf("%+v", r)
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < 500*time.Millisecond {
+			t.Errorf("attempts %d and %d %v apart: the pacer (about 1/s) was bypassed", i-1, i, gap)
+		}
+	}
+}
