@@ -363,7 +363,8 @@
 // answers, latency with jitter, and connections closed before or after the
 // operation runs. They apply to SageMaker operations, and to SQS
 // operations when Faults.IncludeSQS is set or a rate limit names the SQS
-// operation. Random choices are deterministic for a given Config.Seed and
+// operation; Faults.SQSLatency (with its jitter) sets SQS operations' own
+// latency, apart from SageMaker's, with or without IncludeSQS. Random choices are deterministic for a given Config.Seed and
 // request order.
 //
 // Counters let tests assert protocol properties: Requests and Counters

@@ -28,9 +28,19 @@ type Faults struct {
 	ErrorRate float64
 
 	// Latency is added before every answer, plus a uniform random extra of
-	// up to LatencyJitter.
+	// up to LatencyJitter: of SageMaker operations, and of SQS operations
+	// when IncludeSQS is set and SQSLatency and SQSLatencyJitter are 0.
 	Latency       time.Duration
 	LatencyJitter time.Duration
+
+	// SQSLatency is added before every answer of an SQS (and EventBridge)
+	// operation, plus a uniform random extra of up to SQSLatencyJitter,
+	// whether or not IncludeSQS is set; when either is positive it takes
+	// the place of Latency and LatencyJitter for those operations. With
+	// both, SageMaker and SQS calls can take different times (for example
+	// 60 ms per SageMaker call and 20 ms per SQS call).
+	SQSLatency       time.Duration
+	SQSLatencyJitter time.Duration
 
 	// DropRate is the fraction of requests whose connection is closed before
 	// the operation runs (the request is lost).
@@ -106,15 +116,19 @@ func (fi *faultInjector) decide(op string, isSQS bool) fault {
 		out.err = errorf(http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
 		return out
 	}
-	if isSQS && !fi.f.IncludeSQS {
-		return out
-	}
 	f := fi.f
-	if f.Latency > 0 || f.LatencyJitter > 0 {
-		out.latency = f.Latency
-		if f.LatencyJitter > 0 {
-			out.latency += time.Duration(fi.rng.Int64N(int64(f.LatencyJitter) + 1))
-		}
+	base, jitter := f.Latency, f.LatencyJitter
+	if isSQS && (f.SQSLatency > 0 || f.SQSLatencyJitter > 0) {
+		base, jitter = f.SQSLatency, f.SQSLatencyJitter
+	} else if isSQS && !f.IncludeSQS {
+		base, jitter = 0, 0
+	}
+	out.latency = max(base, 0)
+	if jitter > 0 {
+		out.latency += time.Duration(fi.rng.Int64N(int64(jitter) + 1))
+	}
+	if isSQS && !f.IncludeSQS {
+		return out
 	}
 	switch {
 	case fi.hit(f.DropRate):
