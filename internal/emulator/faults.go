@@ -3,6 +3,7 @@ package emulator
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -56,6 +57,13 @@ type Faults struct {
 	// operations only; a RateLimits entry naming an SQS operation always
 	// applies.
 	IncludeSQS bool
+
+	// Operations, when not empty, limits ErrorRate, DropRate and
+	// DropResponseRate to the operations it names (an SQS operation named
+	// here gets them with or without IncludeSQS), for example
+	// []string{"ReceiveMessage"} to lose only receives' answers. Latency
+	// and rate limits are not affected.
+	Operations []string
 }
 
 // RateLimit is a token bucket: PerSecond tokens are added each second up to
@@ -67,6 +75,14 @@ type RateLimit struct {
 
 // SetFaults replaces the injected faults. Rate limit buckets start full.
 func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }
+
+// DroppedResponses returns how many answers of op the faults dropped after
+// the operation ran (DropResponseRate), since the emulator started.
+func (e *Emulator) DroppedResponses(op string) int {
+	e.faults.mu.Lock()
+	defer e.faults.mu.Unlock()
+	return e.faults.droppedResponses[op]
+}
 
 // CurrentFaults returns the faults in force.
 func (e *Emulator) CurrentFaults() Faults {
@@ -80,6 +96,9 @@ type faultInjector struct {
 	f       Faults
 	rng     *rand.Rand
 	buckets map[string]*bucket
+	// droppedResponses counts answers dropped by DropResponseRate, by
+	// operation.
+	droppedResponses map[string]int
 }
 
 type bucket struct {
@@ -96,7 +115,7 @@ type fault struct {
 }
 
 func newFaultInjector(f Faults, seed int64) *faultInjector {
-	fi := &faultInjector{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))}
+	fi := &faultInjector{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), droppedResponses: map[string]int{}}
 	fi.set(f)
 	return fi
 }
@@ -127,7 +146,11 @@ func (fi *faultInjector) decide(op string, isSQS bool) fault {
 	if jitter > 0 {
 		out.latency += time.Duration(fi.rng.Int64N(int64(jitter) + 1))
 	}
-	if isSQS && !f.IncludeSQS {
+	if len(f.Operations) > 0 {
+		if !slices.Contains(f.Operations, op) {
+			return out
+		}
+	} else if isSQS && !f.IncludeSQS {
 		return out
 	}
 	switch {
@@ -142,6 +165,7 @@ func (fi *faultInjector) decide(op string, isSQS bool) fault {
 		out.err.server = true
 	case fi.hit(f.DropResponseRate):
 		out.dropResponse = true
+		fi.droppedResponses[op]++
 	}
 	return out
 }

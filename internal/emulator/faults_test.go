@@ -202,3 +202,21 @@ func TestPerServiceLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultOperations checks that Faults.Operations limits the drops to
+// the operations it names, SQS ones included without IncludeSQS, and that
+// dropped answers are counted.
+func TestFaultOperations(t *testing.T) {
+	fi := newFaultInjector(Faults{DropResponseRate: 1, Operations: []string{"ReceiveMessage"}}, 1)
+	if !fi.decide("ReceiveMessage", true).dropResponse {
+		t.Error("ReceiveMessage's answer kept; want dropped")
+	}
+	for _, op := range []string{"DeleteMessageBatch", "SendPipelineExecutionStepSuccess"} {
+		if fi.decide(op, op != "SendPipelineExecutionStepSuccess").dropResponse {
+			t.Errorf("%s's answer dropped; want kept", op)
+		}
+	}
+	if n := fi.droppedResponses["ReceiveMessage"]; n != 1 {
+		t.Errorf("%d dropped ReceiveMessage answers counted, want 1", n)
+	}
+}
