@@ -382,3 +382,83 @@ func TestScenarioConsumerHandlers(t *testing.T) {
 		Series: []svgplot.Series{{Name: "bound: handlers / answer latency", Points: bounds}, {Name: "Consumer", Points: plot}},
 	})
 }
+
+// TestScenarioConsumerLostReceive loses the answer of the Consumer's first
+// receive (the emulator closes the connection after ReceiveMessage ran:
+// its ten messages are in flight, the Consumer never saw them) with 10
+// handlers and the latencies of TestScenarioConsumerHandlers, and reports
+// how long the work then takes beside a run that loses nothing: the stall
+// is what the lost messages wait. The Consumer receives with a 5-second
+// visibility timeout (ReceiveVisibilityTimeout) and extends what it
+// holds; before issue 14 it received with VisibilityTimeout (30 s), shown
+// at full size with ReceiveVisibilityTimeout -1.
+func TestScenarioConsumerLostReceive(t *testing.T) {
+	needScenarios(t)
+	const handlers = 10
+	m := size(100, 500)
+	latency := emulator.Faults{Latency: handlersAnswerLatency, SQSLatency: handlersSQSLatency}
+	em := emulator.StartTest(t, emulator.Config{Faults: latency})
+	type variant struct {
+		name string
+		lose bool
+		opts func(*pipelinestop.ConsumerOptions)
+	}
+	variants := []variant{
+		{"Consumer, nothing lost", false, nil},
+		{"Consumer, first receive lost (receive visibility 5 s, the default)", true, nil},
+	}
+	if *full {
+		variants = append(variants, variant{"Consumer, first receive lost (receive visibility 30 s, as before issue 14)", true,
+			func(o *pipelinestop.ConsumerOptions) { o.ReceiveVisibilityTimeout = -1 }})
+	}
+	tb := newTable(fmt.Sprintf("(5c) Consumer and a lost receive: M=%d callback messages, %d handlers, %v per SQS call, %v per SageMaker call",
+		m, handlers, handlersSQSLatency, handlersAnswerLatency),
+		"run", "lost receives", "time", "messages/s", "stall", "API calls/message", "calls by operation")
+	var base time.Duration
+	for i, v := range variants {
+		var fns []func(*pipelinestop.ConsumerOptions)
+		if v.opts != nil {
+			fns = append(fns, v.opts)
+		}
+		s := consumerWith(v.name, handlers, nil, fns...)
+		lostBefore := em.DroppedResponses("ReceiveMessage")
+		stopLosing := make(chan struct{})
+		lossDone := make(chan struct{})
+		if v.lose {
+			// Lose receives' answers until one is lost, then nothing.
+			f := latency
+			f.DropResponseRate, f.Operations = 1, []string{"ReceiveMessage"}
+			em.SetFaults(f)
+			go func() {
+				defer close(lossDone)
+				for em.DroppedResponses("ReceiveMessage") == lostBefore {
+					select {
+					case <-stopLosing:
+						return
+					case <-time.After(100 * time.Microsecond):
+					}
+				}
+				em.SetFaults(latency)
+			}()
+		} else {
+			close(lossDone)
+		}
+		r := runConsumerStrategy(t, em, s, fmt.Sprintf("lost-%d", i), m)
+		close(stopLosing)
+		<-lossDone
+		em.SetFaults(latency)
+		if r.once != m {
+			t.Errorf("%s: %d of %d steps answered exactly once with success", v.name, r.once, m)
+		}
+		stall := "-"
+		if i == 0 {
+			base = r.elapsed
+		} else {
+			stall = ms(r.elapsed - base)
+		}
+		tb.row(v.name, em.DroppedResponses("ReceiveMessage")-lostBefore, r.elapsed, fmt.Sprintf("%.0f", float64(m)/r.elapsed.Seconds()),
+			stall, r.callsPerMessage(m), r.byOp())
+	}
+	tb.flush()
+	fmt.Println("stall = time - the time of the run that lost nothing: the lost messages come back when the receive's visibility timeout ends")
+}
