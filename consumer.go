@@ -175,8 +175,12 @@ type ConsumerOptions struct {
 	// polling (0).
 	WaitTimeSeconds int32
 	// MaxMessages is the most messages a receive asks for, 1 to 10.
-	// Default DefaultMaxMessages. The Consumer receives when a handler
-	// slot is free and no received message waits for one.
+	// Default DefaultMaxMessages. The Consumer receives ahead of its
+	// handlers: while the handlers running, the messages waiting for a
+	// slot and the receives in flight leave room in Concurrency plus a
+	// small buffer (what the handlers take during a receive, in whole
+	// receives, at most Concurrency), and with more than one receive in
+	// flight while the queue has a backlog.
 	MaxMessages int32
 	// Concurrency bounds the handlers running at once. Default
 	// DefaultConsumerConcurrency.
