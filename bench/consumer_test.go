@@ -375,7 +375,7 @@ func TestScenarioConsumerHandlers(t *testing.T) {
 	}
 	tb.flush()
 	fmt.Printf("bound = handlers / %v (one answer per message holds a handler slot); calls = SQS + SageMaker requests (emulator counters);\n"+
-		"answer (mean) = the answers' measured time, injected latency and this machine's load included; handlers busy = messages x answer (mean) / (handlers x time)\n", handlersAnswerLatency)
+		"answer (mean) = the answers' measured time, injected latency and this machine's load included; handlers busy = messages x answer (mean) / (handlers x time)\n\n", handlersAnswerLatency)
 	writePlot(t, "consumer-handlers", svgplot.Chart{
 		Title:  fmt.Sprintf("Consumer throughput against handlers (%v per SQS call, %v per answer)", handlersSQSLatency, handlersAnswerLatency),
 		XLabel: "handlers (Concurrency)", YLabel: "messages/s", LogX: true,
@@ -460,5 +460,5 @@ func TestScenarioConsumerLostReceive(t *testing.T) {
 			stall, r.callsPerMessage(m), r.byOp())
 	}
 	tb.flush()
-	fmt.Println("stall = time - the time of the run that lost nothing: the lost messages come back when the receive's visibility timeout ends")
+	fmt.Print("stall = time - the time of the run that lost nothing: the lost messages come back when the receive's visibility timeout ends\n\n")
 }
