@@ -172,16 +172,19 @@ func (r *run) room(inFlight int) bool {
 
 // aheadLocked is how many received messages may wait for a handler slot
 // beyond the free slots: what the handlers take while receives are out,
-// in whole receives (at least one: k receives of MaxMessages, with k the
+// in whole receives, plus one (k receives of MaxMessages, with k - 1 the
 // handlers' rate, Concurrency / slot time, times a receive's time, over
-// MaxMessages, rounded up), but no more than Concurrency, so that a message
-// waits in the buffer for at most about one handler's run.
+// MaxMessages, rounded up; one before anything was measured), but no more
+// than Concurrency, so that a message waits in the buffer for at most
+// about one handler's run.
 func (r *run) aheadLocked() int {
 	o := &r.c.opts
 	k := 1
 	if r.receiveTime > 0 && r.slotTime > 0 {
 		perReceive := float64(o.Concurrency) * r.receiveTime.Seconds() / r.slotTime.Seconds()
-		k = max(1, min(maxReceivesInFlight, int(math.Ceil(perReceive/float64(o.MaxMessages)))))
+		// One receive more than the mean needs: receives and handlers
+		// vary, and a buffer that runs dry idles every free slot.
+		k = max(1, min(maxReceivesInFlight, 1+int(math.Ceil(perReceive/float64(o.MaxMessages)))))
 	}
 	return min(k*int(o.MaxMessages), o.Concurrency)
 }
