@@ -378,8 +378,8 @@ func TestScenarioConsumerHandlers(t *testing.T) {
 		"answer (mean) = the answers' measured time, injected latency and this machine's load included; handlers busy = messages x answer (mean) / (handlers x time)\n\n", handlersAnswerLatency)
 	writePlot(t, "consumer-handlers", svgplot.Chart{
 		Title:  fmt.Sprintf("Consumer throughput against handlers (%v per SQS call, %v per answer)", handlersSQSLatency, handlersAnswerLatency),
-		XLabel: "handlers (Concurrency)", YLabel: "messages/s", LogX: true,
-		Series: []svgplot.Series{{Name: "bound: handlers / answer latency", Points: bounds}, {Name: "Consumer", Points: plot}},
+		XLabel: "handlers (Concurrency)", YLabel: "messages/s", LogX: true, LogY: true,
+		Series: []svgplot.Series{{Name: fmt.Sprintf("bound: handlers / %v", handlersAnswerLatency), Points: bounds}, {Name: "Consumer", Points: plot}},
 	})
 }
 
