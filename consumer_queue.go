@@ -74,9 +74,6 @@ type queueKeeper struct {
 	// abandoned counts messages still held when the Run ended; they are
 	// made visible at once. It stays 0 unless the Run has a bug.
 	abandoned int
-	// holdUntil, when not zero, is when deletes held back for a fuller
-	// batch are due.
-	holdUntil time.Time
 }
 
 // Deletes in batches (consumer_queue.go).
