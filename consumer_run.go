@@ -171,20 +171,21 @@ func (r *run) room(inFlight int) bool {
 }
 
 // aheadLocked is how many received messages may wait for a handler slot
-// beyond the free slots: what the handlers take while receives are out,
-// in whole receives, plus one (k receives of MaxMessages, with k - 1 the
+// beyond the free slots: what the handlers take during a receive, plus
+// half a receive, in whole receives (k receives of MaxMessages, with k the
 // handlers' rate, Concurrency / slot time, times a receive's time, over
-// MaxMessages, rounded up; one before anything was measured), but no more
-// than Concurrency, so that a message waits in the buffer for at most
-// about one handler's run.
+// MaxMessages, plus one half, rounded up; one before anything was
+// measured), but no more than Concurrency, so that a message waits in the
+// buffer for at most about one handler's run.
 func (r *run) aheadLocked() int {
 	o := &r.c.opts
 	k := 1
 	if r.receiveTime > 0 && r.slotTime > 0 {
 		perReceive := float64(o.Concurrency) * r.receiveTime.Seconds() / r.slotTime.Seconds()
-		// One receive more than the mean needs: receives and handlers
-		// vary, and a buffer that runs dry idles every free slot.
-		k = max(1, min(maxReceivesInFlight, 1+int(math.Ceil(perReceive/float64(o.MaxMessages)))))
+		// Half a receive more than the mean needs: receives and handlers
+		// vary, and a buffer that runs dry idles every free slot. Slow
+		// handlers keep one receive's worth.
+		k = max(1, min(maxReceivesInFlight, int(math.Ceil(perReceive/float64(o.MaxMessages)+0.5))))
 	}
 	return min(k*int(o.MaxMessages), o.Concurrency)
 }
