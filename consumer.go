@@ -120,10 +120,16 @@ const (
 	DefaultMaxMessages = 10
 	// DefaultConsumerConcurrency bounds the handlers that run at once.
 	DefaultConsumerConcurrency = 10
-	// DefaultVisibilityTimeout is the visibility timeout asked for on
-	// receive; a message whose handler runs longer is extended by this
-	// much once half of it has passed.
+	// DefaultVisibilityTimeout is how long a message stays invisible once
+	// in the Consumer's hands: a message held longer than half the
+	// receive's visibility timeout is extended by this much, again each
+	// time half of it has passed.
 	DefaultVisibilityTimeout = 30 * time.Second
+	// DefaultReceiveVisibilityTimeout is the visibility timeout asked for
+	// on receive: what a receive whose answer is lost costs its messages
+	// (they stay invisible that long, then are delivered again), while a
+	// message answered and deleted within half of it needs no extension.
+	DefaultReceiveVisibilityTimeout = 5 * time.Second
 	// DefaultRetryLaterMinDelay is the delay before a message that could
 	// not be finished (a transient error, a failed answer, a malformed
 	// body) is visible again after its first receive.
@@ -169,17 +175,32 @@ type ConsumerOptions struct {
 	// polling (0).
 	WaitTimeSeconds int32
 	// MaxMessages is the most messages a receive asks for, 1 to 10.
-	// Default DefaultMaxMessages. The Consumer receives when a handler
-	// slot is free and no received message waits for one.
+	// Default DefaultMaxMessages. The Consumer receives ahead of its
+	// handlers: while the handlers running, the messages waiting for a
+	// slot and the receives in flight leave room in Concurrency plus a
+	// small buffer (what the handlers take during a receive, in whole
+	// receives, at most Concurrency), and with more than one receive in
+	// flight while the queue has a backlog.
 	MaxMessages int32
 	// Concurrency bounds the handlers running at once. Default
 	// DefaultConsumerConcurrency.
 	Concurrency int
-	// VisibilityTimeout is asked for on every receive (rounded up to whole
-	// seconds, at most 12 hours); while a message is in the Consumer's
-	// hands its visibility is extended by as much once half of it has
-	// passed, in batches. Default DefaultVisibilityTimeout.
+	// VisibilityTimeout is how long a message the Consumer holds stays
+	// invisible (rounded up to whole seconds, at most 12 hours): while a
+	// message is in the Consumer's hands its visibility is extended by as
+	// much once half of the current one has passed, in batches. Default
+	// DefaultVisibilityTimeout.
 	VisibilityTimeout time.Duration
+	// ReceiveVisibilityTimeout is the visibility timeout asked for on
+	// receive (rounded up to whole seconds, at most VisibilityTimeout).
+	// When a receive's answer is lost (the connection fails while it is
+	// read), SQS has made its messages invisible although the Consumer
+	// never saw them: they are delivered again after this time, not after
+	// VisibilityTimeout. A message still held when half of it has passed
+	// is extended to VisibilityTimeout; one answered and deleted sooner
+	// costs no extension. Default DefaultReceiveVisibilityTimeout; a
+	// negative value receives with VisibilityTimeout.
+	ReceiveVisibilityTimeout time.Duration
 	// RetryLaterMinDelay and RetryLaterMaxDelay bound the delay before a
 	// message that could not be finished is visible again: the minimum
 	// doubled for each earlier receive (ApproximateReceiveCount), capped,
@@ -236,6 +257,13 @@ func (o ConsumerOptions) withDefaults(ack Options) ConsumerOptions {
 		o.VisibilityTimeout = DefaultVisibilityTimeout
 	}
 	o.VisibilityTimeout = min((o.VisibilityTimeout + time.Second - 1).Truncate(time.Second), maxVisibility)
+	switch {
+	case o.ReceiveVisibilityTimeout == 0:
+		o.ReceiveVisibilityTimeout = DefaultReceiveVisibilityTimeout
+	case o.ReceiveVisibilityTimeout < 0:
+		o.ReceiveVisibilityTimeout = o.VisibilityTimeout
+	}
+	o.ReceiveVisibilityTimeout = min((o.ReceiveVisibilityTimeout + time.Second - 1).Truncate(time.Second), o.VisibilityTimeout)
 	setDur := func(d *time.Duration, def time.Duration) {
 		if *d <= 0 {
 			*d = def

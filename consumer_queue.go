@@ -16,10 +16,14 @@ import (
 // SQS side of every message a Run has received. A message is, in turn:
 //
 //	held       received and in hand; its visibility is extended by the
-//	           visibility timeout once half of it has passed, but never past
+//	           visibility timeout once half of the current one has passed
+//	           (the first time, half the receive's visibility timeout,
+//	           ReceiveVisibilityTimeout, which is short), but never past
 //	           SQS's limit of 12 hours from the receive, and no more once
 //	           SQS refused an extension of it
-//	deleting   its token is done with it: queued for DeleteMessageBatch
+//	deleting   its token is done with it: queued for DeleteMessageBatch,
+//	           in batches of ten; a batch not yet full waits while the
+//	           messages held could fill it, for at most deleteHoldBack
 //	releasing  queued for ChangeMessageVisibilityBatch with its delay
 //	           (the retry-later delay, or 0 on shutdown)
 //	(gone)     deleted or made visible again, or given up after SQS
@@ -47,6 +51,7 @@ type message struct {
 	receiveCount    int
 	state           msgState
 	receivedAt      time.Time     // the latest receive, by the Consumer's clock
+	deleteQueuedAt  time.Time     // when a deleting message was queued
 	extendAt        time.Time     // when a held message is next extended
 	noExtend        bool          // no more extensions: at SQS's limit, or refused
 	delay           time.Duration // a releasing message's visibility timeout
@@ -71,6 +76,16 @@ type queueKeeper struct {
 	abandoned int
 }
 
+// Deletes in batches (consumer_queue.go).
+const (
+	// maxDeletesInFlight caps the DeleteMessageBatch calls made at once,
+	// so that deletes keep up with hundreds of handlers.
+	maxDeletesInFlight = 4
+	// maxDeleteHoldBack caps how long a delete batch that is not full
+	// waits for more (the held messages could fill it); see deleteHoldBack.
+	maxDeleteHoldBack = time.Second
+)
+
 func newQueueKeeper(c *Consumer) *queueKeeper {
 	return &queueKeeper{c: c, kick: make(chan struct{}, 1), msgs: map[string]*message{}}
 }
@@ -91,13 +106,13 @@ func (k *queueKeeper) take(sm sqstypes.Message, now time.Time) (key string, fres
 	if m := k.msgs[key]; m != nil {
 		if m.state == msgHeld {
 			m.handle, m.receiveCount, m.receivedAt, m.noExtend = handle, count, now, false
-			m.extendAt = now.Add(k.c.opts.VisibilityTimeout / 2)
+			m.extendAt = now.Add(k.c.opts.ReceiveVisibilityTimeout / 2)
 			return key, false
 		}
 		key = key + "#" + handle
 	}
 	k.msgs[key] = &message{key: key, id: id, handle: handle, receiveCount: count, receivedAt: now,
-		extendAt: now.Add(k.c.opts.VisibilityTimeout / 2)}
+		extendAt: now.Add(k.c.opts.ReceiveVisibilityTimeout / 2)}
 	return key, true
 }
 
@@ -122,7 +137,7 @@ func (k *queueKeeper) dispose(keys []string, d disposition, reason error) []disp
 		}
 		switch d {
 		case dispDelete:
-			m.state = msgDeleting
+			m.state, m.deleteQueuedAt = msgDeleting, k.c.opts.Clock.Now()
 		case dispVisibleLater:
 			m.state, m.delay, m.reason = msgReleasing, k.c.opts.retryLaterDelay(m.receiveCount), reason
 		case dispVisibleNow:
@@ -158,50 +173,111 @@ func (k *queueKeeper) releaseHeld() {
 }
 
 // keep makes the queue's calls until stop is closed, then flushes once
-// more. tick is how often held messages are checked for extension.
+// more, holding nothing back. tick is how often held messages are checked
+// for extension.
 func (k *queueKeeper) keep(ctx context.Context, stop <-chan struct{}) {
-	tick := k.c.opts.VisibilityTimeout / 4
-	tickC := k.c.opts.Clock.After(tick)
+	clock := k.c.opts.Clock
+	tick := k.c.opts.ReceiveVisibilityTimeout / 4
+	tickC := clock.After(tick)
+	var holdC <-chan time.Time
 	for {
-		k.flush(ctx)
+		if until := k.flush(ctx, false); !until.IsZero() && holdC == nil {
+			holdC = clock.After(until.Sub(clock.Now()))
+		}
 		select {
 		case <-k.kick:
+		case <-holdC:
+			holdC = nil
 		case <-tickC:
-			tickC = k.c.opts.Clock.After(tick)
+			tickC = clock.After(tick)
 		case <-stop:
-			k.flush(ctx)
+			k.flush(ctx, true)
 			return
 		}
 	}
 }
 
-// flush deletes, releases and extends what is due, in batches.
-func (k *queueKeeper) flush(ctx context.Context) {
+// deleteHoldBack is how long a delete batch that is not full may wait for
+// more: at most maxDeleteHoldBack, and a quarter of the visibility timeout
+// asked for on receive, so that a message whose extension was not due is
+// deleted well before it would be visible again.
+func (k *queueKeeper) deleteHoldBack() time.Duration {
+	return min(maxDeleteHoldBack, k.c.opts.ReceiveVisibilityTimeout/4)
+}
+
+// holdBackLocked reports whether the deletes of a batch that is not full
+// should wait for more: while the messages held could fill the batch and
+// its oldest has waited less than deleteHoldBack. It returns when they are
+// due. Callers hold k.mu.
+func (k *queueKeeper) holdBackLocked(batch []*message, now time.Time) (time.Time, bool) {
+	held := 0
+	for _, m := range k.msgs {
+		if m.state == msgHeld {
+			held++
+		}
+	}
+	if held < maxBatch-len(batch) {
+		return time.Time{}, false
+	}
+	oldest := batch[0].deleteQueuedAt
+	for _, m := range batch {
+		if m.deleteQueuedAt.Before(oldest) {
+			oldest = m.deleteQueuedAt
+		}
+	}
+	until := oldest.Add(k.deleteHoldBack())
+	return until, now.Before(until)
+}
+
+// flush deletes, releases and extends what is due, in batches, up to
+// maxDeletesInFlight delete batches at once. Unless final, a delete batch
+// that is not full may be held back (holdBackLocked); flush then returns
+// when it is due, else the zero time.
+func (k *queueKeeper) flush(ctx context.Context, final bool) time.Time {
+	var holdUntil time.Time
 	for ctx.Err() == nil {
+		now := k.c.opts.Clock.Now()
 		k.mu.Lock()
+		var delBatches [][]*message
 		var dels, rels []*message
 		rest := k.queued[:0]
 		for _, m := range k.queued {
 			switch {
-			case m.state == msgDeleting && len(dels) < maxBatch:
+			case m.state == msgDeleting && len(delBatches) < maxDeletesInFlight:
 				dels = append(dels, m)
+				if len(dels) == maxBatch {
+					delBatches, dels = append(delBatches, dels), nil
+				}
 			case m.state == msgReleasing && len(rels) < maxBatch:
 				rels = append(rels, m)
 			default:
 				rest = append(rest, m)
 			}
 		}
+		holdUntil = time.Time{}
+		if len(dels) > 0 {
+			if until, hold := k.holdBackLocked(dels, now); hold && !final {
+				rest, holdUntil = append(rest, dels...), until
+			} else {
+				delBatches = append(delBatches, dels)
+			}
+		}
 		k.queued = rest
 		k.mu.Unlock()
-		if len(dels) == 0 && len(rels) == 0 {
+		if len(delBatches) == 0 && len(rels) == 0 {
 			break
 		}
-		if len(dels) > 0 {
-			k.deleteBatch(ctx, dels)
+		var wg sync.WaitGroup
+		for _, b := range delBatches[min(1, len(delBatches)):] {
+			wg.Go(func() { k.deleteBatch(ctx, b) })
+		}
+		if len(delBatches) > 0 {
+			k.deleteBatch(ctx, delBatches[0])
 		}
 		if len(rels) > 0 {
 			k.changeBatch(ctx, rels, nil)
 		}
+		wg.Wait()
 	}
 	now := k.c.opts.Clock.Now()
 	k.mu.Lock()
@@ -225,6 +301,7 @@ func (k *queueKeeper) flush(ctx context.Context) {
 		due = due[n:]
 	}
 	k.emitQueued()
+	return holdUntil
 }
 
 func (k *queueKeeper) emitQueued() {

@@ -2,8 +2,11 @@ package pipelinestop
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +48,11 @@ type run struct {
 	queue        []CallbackToken // tokens waiting for a slot, stops first
 	running      int
 	shuttingDown bool
-	events       []Event
+	// Moving averages, by the Consumer's clock, that size the
+	// receive-ahead buffer: a full receive's time, and a handler slot's
+	// time with one token.
+	receiveTime, slotTime time.Duration
+	events                []Event
 }
 
 // messageBook owns the SQS side of a run's messages: the queueKeeper of a
@@ -87,44 +94,137 @@ func (r *run) unlockAndEmit() {
 
 // receiveLoop receives while there is room, until ctx ends or a receive
 // fails for good.
+//
+// It receives ahead: a receive starts while the handlers running, the
+// tokens waiting for a slot and the messages that the receives in flight
+// may bring leave room in Concurrency plus a small buffer (aheadOf), so
+// that a freed slot finds work at once instead of waiting for a receive.
+// More than one receive is in flight when one cannot feed the handlers
+// (the buffer drained while a receive was out); while the queue runs dry
+// (a receive brought less than MaxMessages) only one receive is out, so an
+// idle queue costs one long poll at a time.
 func (r *run) receiveLoop(ctx context.Context) error {
+	type result struct {
+		msgs []sqstypes.Message
+		err  error
+		took time.Duration
+	}
+	clock := r.c.opts.Clock
+	results := make(chan result)
+	inFlight := 0
+	backlog := false // the last receive was full: the queue has more
+	var failed error
 	for {
-		r.mu.Lock()
-		room := r.running < r.c.opts.Concurrency && len(r.queue) == 0
-		r.mu.Unlock()
-		if !room {
-			select {
-			case <-r.slotFree:
-				continue
-			case <-ctx.Done():
+		for ctx.Err() == nil && failed == nil && (inFlight == 0 || backlog && inFlight < maxReceivesInFlight) && r.room(inFlight) {
+			inFlight++
+			go func() {
+				start := clock.Now()
+				msgs, err := r.receive(ctx)
+				results <- result{msgs, err, clock.Now().Sub(start)}
+			}()
+		}
+		if inFlight == 0 && (ctx.Err() != nil || failed != nil) {
+			return failed
+		}
+		select {
+		case res := <-results:
+			inFlight--
+			backlog = len(res.msgs) >= int(r.c.opts.MaxMessages)
+			if backlog && res.err == nil {
+				// Only full receives: a long poll of an emptied queue
+				// says nothing of the receive's own time.
+				r.mu.Lock()
+				r.receiveTime = movingAverage(r.receiveTime, res.took)
+				r.mu.Unlock()
+			}
+			// Messages of a receive cut short by shutdown are still ours.
+			r.dispatch(res.msgs)
+			if res.err != nil && ctx.Err() == nil && failed == nil {
+				failed = res.err
+			}
+		case <-r.slotFree:
+		case <-ctx.Done():
+			if inFlight == 0 {
 				return nil
 			}
-		}
-		msgs, err := r.receive(ctx)
-		// Messages of a receive cut short by shutdown are still ours.
-		r.dispatch(msgs)
-		if ctx.Err() != nil {
+			// The receives in flight end with ctx: collect them.
+			for ; inFlight > 0; inFlight-- {
+				r.dispatch((<-results).msgs)
+			}
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }
 
-// receive makes one receive, retrying transient errors.
+// maxReceivesInFlight caps the receives out at once: with ten messages a
+// receive, enough to keep hundreds of handlers fed.
+const maxReceivesInFlight = 8
+
+// room reports whether another receive fits: the handlers running, the
+// tokens waiting for a slot and up to MaxMessages for each of the inFlight
+// receives leave room in Concurrency plus the receive-ahead buffer.
+func (r *run) room(inFlight int) bool {
+	o := &r.c.opts
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running+len(r.queue)+inFlight*int(o.MaxMessages) < o.Concurrency+r.aheadLocked()
+}
+
+// aheadLocked is how many received messages may wait for a handler slot
+// beyond the free slots: what the handlers take during a receive, plus
+// half a receive, in whole receives (k receives of MaxMessages, with k the
+// handlers' rate, Concurrency / slot time, times a receive's time, over
+// MaxMessages, plus one half, rounded up; one before anything was
+// measured), but no more than Concurrency, so that a message waits in the
+// buffer for at most about one handler's run.
+func (r *run) aheadLocked() int {
+	o := &r.c.opts
+	k := 1
+	if r.receiveTime > 0 && r.slotTime > 0 {
+		perReceive := float64(o.Concurrency) * r.receiveTime.Seconds() / r.slotTime.Seconds()
+		// Half a receive more than the mean needs: receives and handlers
+		// vary, and a buffer that runs dry idles every free slot. Slow
+		// handlers keep one receive's worth.
+		k = max(1, min(maxReceivesInFlight, int(math.Ceil(perReceive/float64(o.MaxMessages)+0.5))))
+	}
+	return min(k*int(o.MaxMessages), o.Concurrency)
+}
+
+// movingAverage folds d into the moving average avg (0: none yet).
+func movingAverage(avg, d time.Duration) time.Duration {
+	if avg <= 0 {
+		return d
+	}
+	return avg + (d-avg)/8
+}
+
+// receive makes one receive, retrying transient errors. On a FIFO queue
+// every attempt of one receive (the SDK's retries and the Consumer's) has
+// the same ReceiveRequestAttemptId, so that an attempt whose answer was
+// lost is answered again with the same messages, which SQS does for five
+// minutes; a standard queue has no such parameter, and a lost answer costs
+// its messages ReceiveVisibilityTimeout.
 func (r *run) receive(ctx context.Context) ([]sqstypes.Message, error) {
 	c := r.c
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.queueURL),
 		MaxNumberOfMessages: c.opts.MaxMessages,
 		WaitTimeSeconds:     c.opts.WaitTimeSeconds,
-		VisibilityTimeout:   int32(c.opts.VisibilityTimeout / time.Second),
+		VisibilityTimeout:   int32(c.opts.ReceiveVisibilityTimeout / time.Second),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 	}
+	if isFIFOQueue(c.queueURL) {
+		in.ReceiveRequestAttemptId = aws.String(rand.Text())
+	}
 	return receiveMessages(ctx, c.queue, in, c.opts.Clock, c.opts.ReceiveRetryMinDelay, c.opts.ReceiveRetryMaxDelay,
 		c.opts.ClientOptions, func(ev Event) { c.obs.emit(ctx, ev) })
+}
+
+// isFIFOQueue reports whether the queue at url is a FIFO queue: SQS names
+// end with ".fifo" exactly then.
+func isFIFOQueue(url string) bool {
+	return strings.HasSuffix(url, ".fifo")
 }
 
 // receiveMessages makes one ReceiveMessage for a Consumer or a Watcher,
@@ -302,6 +402,7 @@ func (r *run) start() {
 // frees the handler slot.
 func (r *run) slot(t CallbackToken, e *tokenEntry, w tokenWork) {
 	defer r.wg.Done()
+	start := r.c.opts.Clock.Now()
 	var res execResult
 	for w != workNone {
 		r.mu.Lock()
@@ -331,6 +432,7 @@ func (r *run) slot(t CallbackToken, e *tokenEntry, w tokenWork) {
 	}
 	r.mu.Lock()
 	r.running--
+	r.slotTime = movingAverage(r.slotTime, r.c.opts.Clock.Now().Sub(start))
 	r.mu.Unlock()
 	r.start()
 	select {

@@ -45,6 +45,10 @@ type fakeQueue struct {
 	receiveErr func() error
 	// deleteFail, if set, decides per entry whether a delete fails.
 	deleteFail func(handle string) *sqstypes.BatchResultErrorEntry
+	// active counts the receive calls in progress, maxActive the most at
+	// once; attemptIDs are the calls' ReceiveRequestAttemptIds, in order.
+	active, maxActive int
+	attemptIDs        []string
 }
 
 func newFakeQueue(t *testing.T) (*fakeQueue, *mocks.MockQueueAPIClient) {
@@ -64,6 +68,16 @@ func (q *fakeQueue) push(msgs ...sqstypes.Message) {
 }
 
 func (q *fakeQueue) receive(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	q.active++
+	q.maxActive = max(q.maxActive, q.active)
+	q.attemptIDs = append(q.attemptIDs, aws.ToString(in.ReceiveRequestAttemptId))
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.active--
+		q.mu.Unlock()
+	}()
 	for {
 		q.mu.Lock()
 		q.inputs = append(q.inputs, in)
@@ -212,6 +226,12 @@ type harness struct {
 
 func newHarness(t *testing.T, h pipelinestop.Handler, optFns ...func(*pipelinestop.ConsumerOptions)) *harness {
 	t.Helper()
+	return newHarnessAt(t, cbQueueURL, h, optFns...)
+}
+
+// newHarnessAt is newHarness with a Consumer of the queue at queueURL.
+func newHarnessAt(t *testing.T, queueURL string, h pipelinestop.Handler, optFns ...func(*pipelinestop.ConsumerOptions)) *harness {
+	t.Helper()
 	hs := &harness{t: t, clock: fakeclock.NewManual(time.Unix(1000, 0)), logs: &testlog.Buffer{}}
 	var queue *mocks.MockQueueAPIClient
 	hs.q, queue = newFakeQueue(t)
@@ -226,7 +246,7 @@ func newHarness(t *testing.T, h pipelinestop.Handler, optFns ...func(*pipelinest
 	ack := pipelinestop.NewAcknowledger(sm, cbOpts(func(o *pipelinestop.Options) {
 		o.Logger, o.OnEvent, o.RetryBudget = logger, onEvent, 2*time.Second
 	}))
-	c, err := pipelinestop.NewConsumer(queue, cbQueueURL, ack, h, func(o *pipelinestop.ConsumerOptions) {
+	c, err := pipelinestop.NewConsumer(queue, queueURL, ack, h, func(o *pipelinestop.ConsumerOptions) {
 		o.Clock = hs.clock
 		for _, fn := range optFns {
 			fn(o)
@@ -384,7 +404,7 @@ func TestConsumerAnswers(t *testing.T) {
 			hs.q.mu.Lock()
 			in := hs.q.inputs[0]
 			hs.q.mu.Unlock()
-			if in.WaitTimeSeconds != 20 || in.MaxNumberOfMessages != 10 || in.VisibilityTimeout != 30 ||
+			if in.WaitTimeSeconds != 20 || in.MaxNumberOfMessages != 10 || in.VisibilityTimeout != 5 ||
 				aws.ToString(in.QueueUrl) != cbQueueURL || len(in.MessageSystemAttributeNames) != 1 {
 				t.Errorf("receive input %+v", in)
 			}
@@ -721,7 +741,12 @@ func TestConsumerDrainTimeout(t *testing.T) {
 			t.Errorf("Execute's context cause is %v, want ErrConsumerShutdown", cause)
 		}
 		return nil, ctx.Err()
-	}}, func(o *pipelinestop.ConsumerOptions) { o.DrainTimeout = 5 * time.Second })
+	}}, func(o *pipelinestop.ConsumerOptions) {
+		o.DrainTimeout = 5 * time.Second
+		// Received with the full visibility timeout: no extension falls
+		// due during the drain.
+		o.ReceiveVisibilityTimeout = -1
+	})
 	hs.start()
 	hs.q.push(sqsMsg("m", cbMsgBody(cbToken, "Executing"), 1))
 	<-started

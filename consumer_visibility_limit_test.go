@@ -58,6 +58,9 @@ func TestConsumerStopsExtendingAtTheVisibilityLimit(t *testing.T) {
 		o.Concurrency = 1
 		o.WaitTimeSeconds = 1
 		o.VisibilityTimeout = time.Hour
+		// Received with the hour too: the steps below jump 30 minutes,
+		// past a short receive visibility's first extension.
+		o.ReceiveVisibilityTimeout = -1
 		o.Clock = clk
 		o.DrainTimeout = -1
 		o.OnEvent = func(ev pipelinestop.Event) {

@@ -222,12 +222,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 	}
+	// Deletes and hand-backs run beside the next receive (at most
+	// watcherFinishes at once), so that a burst of events is received at
+	// the pace of the receives alone; Run waits for them before it returns.
+	f := &watcherFinisher{slots: make(chan struct{}, watcherFinishes)}
+	defer f.wg.Wait()
 	for ctx.Err() == nil {
 		msgs, err := receiveMessages(ctx, w.queue, in, w.opts.Clock, w.opts.ReceiveRetryMinDelay, w.opts.ReceiveRetryMaxDelay,
 			w.opts.ClientOptions, func(ev Event) { w.obs.emit(ctx, ev) })
 		// Messages received are handled (delivered, deleted or handed
 		// back) even when ctx ended meanwhile.
-		w.handle(ctx, msgs)
+		w.handle(ctx, msgs, f)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -272,7 +277,19 @@ type eventStepMetas struct {
 
 // handle routes received messages to their subscriptions and disposes of
 // them: deleted, or handed back.
-func (w *Watcher) handle(ctx context.Context, msgs []sqstypes.Message) {
+// watcherFinishes caps the deletes and hand-backs of received batches
+// that run at once beside the Watcher's receives.
+const watcherFinishes = 4
+
+// watcherFinisher runs the deletes and hand-backs of received batches.
+type watcherFinisher struct {
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// handle delivers received messages to their subscriptions and has f
+// delete or hand them back.
+func (w *Watcher) handle(ctx context.Context, msgs []sqstypes.Message, f *watcherFinisher) {
 	var dels []string
 	var backs []sqstypes.Message
 	var evs []Event
@@ -322,13 +339,20 @@ func (w *Watcher) handle(ctx context.Context, msgs []sqstypes.Message) {
 	for _, ev := range evs {
 		w.obs.emit(ctx, ev)
 	}
-	// Finish with what was received even when Run's context ends now: a
-	// hand-back cut short would hide the event from its owner for the
-	// queue's whole visibility timeout.
-	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
-	defer cancel()
-	w.deleteAll(opCtx, dels)
-	w.handBack(opCtx, backs)
+	if len(dels) == 0 && len(backs) == 0 {
+		return
+	}
+	f.slots <- struct{}{}
+	f.wg.Go(func() {
+		defer func() { <-f.slots }()
+		// Finish with what was received even when Run's context ends now:
+		// a hand-back cut short would hide the event from its owner for
+		// the queue's whole visibility timeout.
+		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
+		defer cancel()
+		w.deleteAll(opCtx, dels)
+		w.handBack(opCtx, backs)
+	})
 }
 
 // remember records an event ID as seen, forgetting the oldest beyond

@@ -515,3 +515,85 @@ func TestWatcherHandsBackOnShutdown(t *testing.T) {
 		t.Fatalf("handed back %v; want the one event received as Run ended", q.handedOn)
 	}
 }
+
+// blockingDeleteQueue hands out one batch of events for an execution
+// nobody watches, then blocks receives until their context ends; its
+// deletes block until release is closed.
+type blockingDeleteQueue struct {
+	release  chan struct{}
+	mu       sync.Mutex
+	receives int
+	deletes  int
+}
+
+func (q *blockingDeleteQueue) ReceiveMessage(ctx context.Context, _ *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	q.receives++
+	first := q.receives == 1
+	q.mu.Unlock()
+	if !first {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	body := statusEvent("e1", "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/nobody", "Stopped", time.Now())
+	return &sqs.ReceiveMessageOutput{Messages: []sqstypes.Message{{MessageId: aws.String("m1"), ReceiptHandle: aws.String("h1"),
+		Body: aws.String(body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}}, nil
+}
+
+func (q *blockingDeleteQueue) DeleteMessageBatch(ctx context.Context, _ *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	<-q.release
+	q.mu.Lock()
+	q.deletes++
+	q.mu.Unlock()
+	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+func (q *blockingDeleteQueue) ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+// TestWatcherReceivesWhileDeleting: the next receive does not wait for the
+// deletes of the last batch (BENCHMARKS.md, What is left 4: one loop that
+// deleted before receiving again let a burst of events queue up), and Run
+// still waits for them before it returns.
+func TestWatcherReceivesWhileDeleting(t *testing.T) {
+	q := &blockingDeleteQueue{release: make(chan struct{})}
+	w, err := pipelinestop.NewWatcher(q, "https://sqs.us-east-1.amazonaws.com/123456789012/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q.mu.Lock()
+		n := q.receives
+		q.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(q.release)
+			cancel()
+			<-done
+			t.Fatal("no second receive while the first batch's delete was in progress")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned before the delete it started ended")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(q.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deletes != 1 {
+		t.Fatalf("%d deletes; want 1", q.deletes)
+	}
+}

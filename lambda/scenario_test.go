@@ -168,3 +168,96 @@ func runCallbacks(t *testing.T, ctx context.Context, name, bin string, n int) la
 	}
 	return r
 }
+
+// TestScenarioLambdaThroughput measures the adapter's throughput beside the
+// Consumer's (BENCHMARKS.md section 5): N callback steps, all ready, with
+// 60 ms per SageMaker call and 20 ms per SQS call from the emulator (as in
+// the Consumer against handlers), through the emulator's SQS event source
+// mapping (one poller, batch size 10, ReportBatchItemFailures) into the
+// adapter, which runs 10 handlers per batch (its default Concurrency). The
+// mapping's receives and deletes are the emulator's own, not API calls, so
+// the SQS latency does not reach them; each invocation goes through the
+// Lambda Runtime API to a function process. The bound is the one of 10
+// handlers: 10 / 60 ms.
+func TestScenarioLambdaThroughput(t *testing.T) {
+	if !*scenarios {
+		t.Skip("a scenario benchmark: run with -scenarios (and -full for the full size)")
+	}
+	const answerLatency, sqsLatency, handlers = 60 * time.Millisecond, 20 * time.Millisecond, 10
+	n := 100
+	if *full {
+		n = 500
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "adapter")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", bin, "./internal/benchfn/adapter").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	em := emulator.StartTest(t, emulator.Config{Faults: emulator.Faults{Latency: answerLatency, SQSLatency: sqsLatency}})
+	q, err := em.SQSClient().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("callbacks"),
+		Attributes: map[string]string{"VisibilityTimeout": "30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := em.AddFunction("fn", bin, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := em.CreatePipeline("p", emulator.Definition(emulator.Step{Name: "Approve", Type: emulator.StepTypeCallback,
+		SqsQueueURL: aws.ToString(q.QueueUrl), Arguments: map[string]any{"ReadyAt": 0}, Outputs: []string{"Approved"}})); err != nil {
+		t.Fatal(err)
+	}
+	arns := make([]string, n)
+	for i := range arns {
+		if arns[i], err = em.StartExecution("p"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, arn := range arns {
+		if err := em.WaitStepStatus(ctx, arn, "Approve", "Executing"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first invocation starts the function process: the cold start is
+	// part of what a user sees, and counted once.
+	calls := em.Counters()
+	start := time.Now()
+	mapping, err := em.AddEventSource("callbacks", "fn", emulator.EventSourceOptions{BatchSize: 10, ReportBatchItemFailures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st emulator.EventSourceStats
+	for i := 0; ; i++ {
+		if st, err = em.EventSourceStats(mapping); err != nil {
+			t.Fatal(err)
+		}
+		if st.Deleted >= n {
+			break
+		}
+		if i == 300000 || ctx.Err() != nil {
+			t.Fatalf("%d of %d messages deleted when the time bound passed", st.Deleted, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	answered := 0
+	for _, arn := range arns {
+		if s, _, _ := em.ExecutionStatus(arn); s == "Succeeded" {
+			answered++
+		}
+	}
+	if answered != n {
+		t.Errorf("%d of %d steps answered", answered, n)
+	}
+	total := 0
+	for op, c := range em.Counters() {
+		total += c - calls[op]
+	}
+	rate := float64(n) / elapsed.Seconds()
+	bound := float64(handlers) / answerLatency.Seconds()
+	fmt.Printf("\n(5d) Lambda adapter beside the Consumer: %d callback messages, %v per SageMaker call (emulator), event source mapping batch 10\n", n, answerLatency)
+	fmt.Printf("%-40s %9s %10s %10s %6s %6s %12s %12s\n", "run", "answered", "time", "messages/s", "bound", "ratio", "invoke/msg", "calls/msg")
+	fmt.Printf("%-40s %5d/%-3d %10s %10.0f %6.0f %6.2f %12.2f %12.2f\n", "pipelinestoplambda adapter (10 handlers)", answered, n,
+		elapsed.Round(time.Millisecond), rate, bound, rate/bound, float64(st.Batches)/float64(n), float64(total)/float64(n))
+	fmt.Println("calls = API requests to the emulator (the answers); the mapping's receives and deletes are not API calls; the time includes the function's cold start")
+}

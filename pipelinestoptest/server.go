@@ -167,8 +167,15 @@ type Faults struct {
 	// InternalFailure or 503 ServiceUnavailable without running.
 	ErrorRate float64
 	// Latency is added before every answer, plus a uniform random extra of
-	// up to LatencyJitter.
+	// up to LatencyJitter: of SageMaker operations, and of SQS operations
+	// when IncludeSQS is set and SQSLatency and SQSLatencyJitter are 0.
 	Latency, LatencyJitter time.Duration
+	// SQSLatency is added before every answer of an SQS operation, plus a
+	// uniform random extra of up to SQSLatencyJitter, whether or not
+	// IncludeSQS is set; when either is positive it takes the place of
+	// Latency and LatencyJitter for SQS operations, so that SQS and
+	// SageMaker calls can take different times.
+	SQSLatency, SQSLatencyJitter time.Duration
 	// DropRate is the fraction of connections closed before the operation
 	// runs; DropResponseRate the fraction closed after it ran (the answer
 	// is lost, the effect is not).
@@ -205,6 +212,9 @@ func (f Faults) check() error {
 	if f.Latency < 0 || f.LatencyJitter < 0 {
 		return bad("Faults.Latency %v and LatencyJitter %v must not be negative", f.Latency, f.LatencyJitter)
 	}
+	if f.SQSLatency < 0 || f.SQSLatencyJitter < 0 {
+		return bad("Faults.SQSLatency %v and SQSLatencyJitter %v must not be negative", f.SQSLatency, f.SQSLatencyJitter)
+	}
 	for op, rl := range f.RateLimits {
 		if op != AllOperations && !slices.Contains(emulator.Operations(), op) {
 			return bad("Faults.RateLimits: %q is not an operation the server serves (%s) nor AllOperations", op, strings.Join(emulator.Operations(), ", "))
@@ -218,6 +228,7 @@ func (f Faults) check() error {
 
 func (f Faults) internal() emulator.Faults {
 	out := emulator.Faults{ErrorRate: f.ErrorRate, Latency: f.Latency, LatencyJitter: f.LatencyJitter,
+		SQSLatency: f.SQSLatency, SQSLatencyJitter: f.SQSLatencyJitter,
 		DropRate: f.DropRate, DropResponseRate: f.DropResponseRate, IncludeSQS: f.IncludeSQS}
 	if f.RateLimits != nil {
 		out.RateLimits = map[string]emulator.RateLimit{}

@@ -15,6 +15,8 @@ func TestInvalidConfig(t *testing.T) {
 		{DropRate: 1.5},
 		{DropResponseRate: -0.1},
 		{Latency: -time.Second},
+		{SQSLatency: -time.Millisecond},
+		{SQSLatencyJitter: -time.Millisecond},
 		{RateLimits: map[string]pipelinestoptest.RateLimit{"StopPipelineExecutions": {PerSecond: 1}}},
 		{RateLimits: map[string]pipelinestoptest.RateLimit{"ReceiveMessage": {PerSecond: math.Inf(1)}}},
 		{RateLimits: map[string]pipelinestoptest.RateLimit{pipelinestoptest.AllOperations: {PerSecond: 1, Burst: -1}}},

@@ -22,8 +22,8 @@ type serviceConfig struct {
 	// Work is how long a job runs when the step's arguments do not say
 	// (argument "work_seconds").
 	Work time.Duration
-	// Visibility is the SQS visibility timeout asked for; the Consumer
-	// extends it while a step works.
+	// Visibility is the Consumer's VisibilityTimeout: how long a message
+	// in its hands stays invisible, extended while a step works.
 	Visibility time.Duration
 	// AckOptions and ConsumerOptions tune the library further (tests
 	// retry faster).

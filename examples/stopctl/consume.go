@@ -56,7 +56,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	onStop := fs.String("on-stopping", "", "shell command (sh -c) for each Stopping message, the cleanup: the message as JSON on standard input; "+
 		"exit 0 answers success, any other exit failure (default: nothing to clean up, answer success)")
 	concurrency := fs.Int("concurrency", pipelinestop.DefaultConsumerConcurrency, "most hook commands running at once")
-	visibility := fs.Duration("visibility-timeout", pipelinestop.DefaultVisibilityTimeout, "visibility timeout of received messages, extended while a hook runs (1s to 12h)")
+	visibility := fs.Duration("visibility-timeout", pipelinestop.DefaultVisibilityTimeout, "visibility timeout of messages in hand, extended while a hook runs (1s to 12h); receives ask for at most 5s (what a lost receive costs) and extend what is still held")
 	drain := fs.Duration("drain-timeout", pipelinestop.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long running hooks may go on before they are ended (0: end them at once)")
 	rest, err := e.parse(fs, args, awsGlobals)
 	if err != nil {

@@ -123,6 +123,7 @@ type emulatorFlags struct {
 
 	stepDuration, stopDelay, lambdaRunTime, lambdaTimeout, conflictWindow durationFlag
 	latency, latencyJitter                                                durationFlag
+	sqsLatency, sqsLatencyJitter                                          durationFlag
 
 	errorRate, dropRate, dropResponseRate fractionFlag
 	includeSQS                            bool
@@ -160,8 +161,10 @@ func (f *emulatorFlags) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.Var(&f.errorRate, "error-rate", "`fraction` of requests answered HTTP 500 InternalFailure or 503 ServiceUnavailable")
-	fs.Var(&f.latency, "latency", "`duration` of latency added to every answer")
+	fs.Var(&f.latency, "latency", "`duration` of latency added to every answer (of SageMaker; of SQS too with --include-sqs and no --sqs-latency)")
 	fs.Var(&f.latencyJitter, "latency-jitter", "random extra latency, up to this `duration`")
+	fs.Var(&f.sqsLatency, "sqs-latency", "`duration` of latency added to every SQS answer instead of --latency (with or without --include-sqs)")
+	fs.Var(&f.sqsLatencyJitter, "sqs-latency-jitter", "random extra SQS latency, up to this `duration`")
 	fs.Var(&f.dropRate, "drop-rate", "`fraction` of connections closed before the operation runs")
 	fs.Var(&f.dropResponseRate, "drop-response-rate", "`fraction` of connections closed after the operation ran (the answer is lost)")
 	fs.BoolVar(&f.includeSQS, "include-sqs", false, "apply the error rate, latency, drops and the * rate limit to SQS operations too")
@@ -216,6 +219,8 @@ func (f *emulatorFlags) config(region string) emulator.Config {
 			ErrorRate:        float64(f.errorRate),
 			Latency:          f.latency.d,
 			LatencyJitter:    f.latencyJitter.d,
+			SQSLatency:       f.sqsLatency.d,
+			SQSLatencyJitter: f.sqsLatencyJitter.d,
 			DropRate:         float64(f.dropRate),
 			DropResponseRate: float64(f.dropResponseRate),
 			IncludeSQS:       f.includeSQS,
@@ -329,6 +334,9 @@ func describeFaults(f emulator.Faults) string {
 	}
 	if f.Latency > 0 || f.LatencyJitter > 0 {
 		parts = append(parts, fmt.Sprintf("latency %s + up to %s", f.Latency, f.LatencyJitter))
+	}
+	if f.SQSLatency > 0 || f.SQSLatencyJitter > 0 {
+		parts = append(parts, fmt.Sprintf("SQS latency %s + up to %s", f.SQSLatency, f.SQSLatencyJitter))
 	}
 	if f.DropRate > 0 {
 		parts = append(parts, fmt.Sprintf("%g%% requests dropped", 100*f.DropRate))

@@ -28,6 +28,8 @@ func TestEmulatorUsage(t *testing.T) {
 		{[]string{"--stop-delay", "forever"}, "want a duration such as 1.5s or 200ms"},
 		{[]string{"--error-rate", "1.5"}, "want a fraction from 0 to 1"},
 		{[]string{"--drop-rate", "NaN"}, "want a fraction from 0 to 1"},
+		{[]string{"--sqs-latency", "-20ms"}, "must not be negative"},
+		{[]string{"--sqs-latency-jitter", "NaN"}, "want a duration such as 1.5s or 200ms"},
 		{[]string{"--rate-limit", "Frobnicate=1/s"}, `unknown operation "Frobnicate"`},
 		{[]string{"--rate-limit", "StopPipelineExecution"}, "want OPERATION=N/s[,BURST]"},
 		{[]string{"--rate-limit", "StopPipelineExecution=fast"}, `rate "fast" is not a number`},
@@ -81,7 +83,8 @@ func TestParseRateLimit(t *testing.T) {
 func TestEmulatorServes(t *testing.T) {
 	isolateAWS(t)
 	a := startAsync(t, "emulator", "--addr", "127.0.0.1:0", "--step-duration", "forever",
-		"--conflict-window", "1m", "--rate-limit", "StopPipelineExecution=100/s,50", "--seed", "7")
+		"--conflict-window", "1m", "--rate-limit", "StopPipelineExecution=100/s,50", "--seed", "7",
+		"--latency", "1ms", "--sqs-latency", "2ms")
 	endpoint := regexp.MustCompile(`listening on (http://127\.0\.0\.1:[0-9]+) `)
 	var url string
 	waitFor(t, "the emulator's banner", func() bool {
@@ -98,6 +101,7 @@ func TestEmulatorServes(t *testing.T) {
 		"generic steps forever", "conflict window 1m0s",
 		"StopPipelineExecution throttled at 100/s (burst 50)",
 		"Every Region is served with its own state",
+		"latency 1ms + up to 0s, SQS latency 2ms + up to 0s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)

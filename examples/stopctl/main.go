@@ -56,7 +56,8 @@
 // --lambda-run-time D, --lambda-timeout D (the durations accept "forever"
 // where it makes sense), --conflict-window D, --rate-limit OP=N/s[,BURST]
 // (repeatable; OP "*" for every operation), --error-rate F,
-// --latency D, --latency-jitter D, --drop-rate F, --drop-response-rate F,
+// --latency D, --latency-jitter D, --sqs-latency D, --sqs-latency-jitter D,
+// --drop-rate F, --drop-response-rate F,
 // --include-sqs, --seed N, --callback-queue-endpoint URL, --verbose. The
 // global --region sets the emulator's Region.
 //

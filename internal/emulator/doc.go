@@ -440,12 +440,13 @@
 // answers, latency with jitter, and connections closed before or after the
 // operation runs. They apply to SageMaker operations, and to SQS
 // operations when Faults.IncludeSQS is set or a rate limit names the SQS
-// operation. Random choices are deterministic for a given Config.Seed and
-// request order (each Region draws from its own generator: Config.Region's
-// seeded with Config.Seed, the others with Config.Seed mixed with their
-// name).
-// The faults are the same in every Region; the token buckets are per
-// Region (see Regions and partitions).
+// operation; Faults.SQSLatency (with its jitter) sets SQS operations' own
+// latency, apart from SageMaker's, with or without IncludeSQS. Random
+// choices are deterministic for a given Config.Seed and request order
+// (each Region draws from its own generator: Config.Region's seeded with
+// Config.Seed, the others with Config.Seed mixed with their name). The
+// faults are the same in every Region; the token buckets are per Region
+// (see Regions and partitions).
 //
 // Counters let tests assert protocol properties: Requests and Counters
 // (requests per operation in one Region; TotalRequests and RegionCounters

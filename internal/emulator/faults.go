@@ -3,6 +3,7 @@ package emulator
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,9 +29,19 @@ type Faults struct {
 	ErrorRate float64
 
 	// Latency is added before every answer, plus a uniform random extra of
-	// up to LatencyJitter.
+	// up to LatencyJitter: of SageMaker operations, and of SQS operations
+	// when IncludeSQS is set and SQSLatency and SQSLatencyJitter are 0.
 	Latency       time.Duration
 	LatencyJitter time.Duration
+
+	// SQSLatency is added before every answer of an SQS (and EventBridge)
+	// operation, plus a uniform random extra of up to SQSLatencyJitter,
+	// whether or not IncludeSQS is set; when either is positive it takes
+	// the place of Latency and LatencyJitter for those operations. With
+	// both, SageMaker and SQS calls can take different times (for example
+	// 60 ms per SageMaker call and 20 ms per SQS call).
+	SQSLatency       time.Duration
+	SQSLatencyJitter time.Duration
 
 	// DropRate is the fraction of requests whose connection is closed before
 	// the operation runs (the request is lost).
@@ -46,6 +57,13 @@ type Faults struct {
 	// operations only; a RateLimits entry naming an SQS operation always
 	// applies.
 	IncludeSQS bool
+
+	// Operations, when not empty, limits ErrorRate, DropRate and
+	// DropResponseRate to the operations it names (an SQS operation named
+	// here gets them with or without IncludeSQS), for example
+	// []string{"ReceiveMessage"} to lose only receives' answers. Latency
+	// and rate limits are not affected.
+	Operations []string
 }
 
 // RateLimit is a token bucket: PerSecond tokens are added each second up to
@@ -60,6 +78,14 @@ type RateLimit struct {
 // and Region).
 func (e *Emulator) SetFaults(f Faults) { e.regions.each(func(c *Emulator) { c.faults.set(f) }) }
 
+// DroppedResponses returns how many answers of op the faults dropped after
+// the operation ran (DropResponseRate), since the emulator started.
+func (e *Emulator) DroppedResponses(op string) int {
+	e.faults.mu.Lock()
+	defer e.faults.mu.Unlock()
+	return e.faults.droppedResponses[op]
+}
+
 // CurrentFaults returns the faults in force.
 func (e *Emulator) CurrentFaults() Faults {
 	e.faults.mu.Lock()
@@ -72,6 +98,9 @@ type faultInjector struct {
 	f       Faults
 	rng     *rand.Rand
 	buckets map[string]*bucket
+	// droppedResponses counts answers dropped by DropResponseRate, by
+	// operation.
+	droppedResponses map[string]int
 }
 
 type bucket struct {
@@ -88,7 +117,7 @@ type fault struct {
 }
 
 func newFaultInjector(f Faults, seed int64) *faultInjector {
-	fi := &faultInjector{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))}
+	fi := &faultInjector{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)), droppedResponses: map[string]int{}}
 	fi.set(f)
 	return fi
 }
@@ -108,15 +137,23 @@ func (fi *faultInjector) decide(op string, isSQS bool) fault {
 		out.err = errorf(http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
 		return out
 	}
-	if isSQS && !fi.f.IncludeSQS {
-		return out
-	}
 	f := fi.f
-	if f.Latency > 0 || f.LatencyJitter > 0 {
-		out.latency = f.Latency
-		if f.LatencyJitter > 0 {
-			out.latency += time.Duration(fi.rng.Int64N(int64(f.LatencyJitter) + 1))
+	base, jitter := f.Latency, f.LatencyJitter
+	if isSQS && (f.SQSLatency > 0 || f.SQSLatencyJitter > 0) {
+		base, jitter = f.SQSLatency, f.SQSLatencyJitter
+	} else if isSQS && !f.IncludeSQS {
+		base, jitter = 0, 0
+	}
+	out.latency = max(base, 0)
+	if jitter > 0 {
+		out.latency += time.Duration(fi.rng.Int64N(int64(jitter) + 1))
+	}
+	if len(f.Operations) > 0 {
+		if !slices.Contains(f.Operations, op) {
+			return out
 		}
+	} else if isSQS && !f.IncludeSQS {
+		return out
 	}
 	switch {
 	case fi.hit(f.DropRate):
@@ -130,6 +167,7 @@ func (fi *faultInjector) decide(op string, isSQS bool) fault {
 		out.err.server = true
 	case fi.hit(f.DropResponseRate):
 		out.dropResponse = true
+		fi.droppedResponses[op]++
 	}
 	return out
 }

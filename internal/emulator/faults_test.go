@@ -167,3 +167,56 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 type discardSender struct{}
 
 func (discardSender) SendCallback(_ context.Context, _, _ string) error { return nil }
+
+// TestPerServiceLatency checks that SQSLatency sets the latency of SQS
+// operations apart from SageMaker's, with or without IncludeSQS, and that
+// without it SQS operations get Latency only with IncludeSQS.
+func TestPerServiceLatency(t *testing.T) {
+	const sm, q = 60 * time.Millisecond, 20 * time.Millisecond
+	cases := []struct {
+		name           string
+		f              Faults
+		wantSM, wantQS time.Duration
+	}{
+		{"SQSLatency alone", Faults{SQSLatency: q}, 0, q},
+		{"both", Faults{Latency: sm, SQSLatency: q}, sm, q},
+		{"both, IncludeSQS", Faults{Latency: sm, SQSLatency: q, IncludeSQS: true}, sm, q},
+		{"Latency alone", Faults{Latency: sm}, sm, 0},
+		{"Latency, IncludeSQS", Faults{Latency: sm, IncludeSQS: true}, sm, sm},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fi := newFaultInjector(c.f, 1)
+			if got := fi.decide("SendPipelineExecutionStepSuccess", false).latency; got != c.wantSM {
+				t.Errorf("SageMaker latency %v, want %v", got, c.wantSM)
+			}
+			if got := fi.decide("ReceiveMessage", true).latency; got != c.wantQS {
+				t.Errorf("SQS latency %v, want %v", got, c.wantQS)
+			}
+		})
+	}
+	fi := newFaultInjector(Faults{SQSLatency: q, SQSLatencyJitter: 5 * time.Millisecond}, 1)
+	for range 100 {
+		if got := fi.decide("DeleteMessageBatch", true).latency; got < q || got > q+5*time.Millisecond {
+			t.Fatalf("SQS latency %v, want %v plus up to 5ms", got, q)
+		}
+	}
+}
+
+// TestFaultOperations checks that Faults.Operations limits the drops to
+// the operations it names, SQS ones included without IncludeSQS, and that
+// dropped answers are counted.
+func TestFaultOperations(t *testing.T) {
+	fi := newFaultInjector(Faults{DropResponseRate: 1, Operations: []string{"ReceiveMessage"}}, 1)
+	if !fi.decide("ReceiveMessage", true).dropResponse {
+		t.Error("ReceiveMessage's answer kept; want dropped")
+	}
+	for _, op := range []string{"DeleteMessageBatch", "SendPipelineExecutionStepSuccess"} {
+		if fi.decide(op, op != "SendPipelineExecutionStepSuccess").dropResponse {
+			t.Errorf("%s's answer dropped; want kept", op)
+		}
+	}
+	if n := fi.droppedResponses["ReceiveMessage"]; n != 1 {
+		t.Errorf("%d dropped ReceiveMessage answers counted, want 1", n)
+	}
+}
