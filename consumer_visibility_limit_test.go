@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
 	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
@@ -48,7 +50,8 @@ func TestConsumerStopsExtendingAtTheVisibilityLimit(t *testing.T) {
 	var mu sync.Mutex
 	failed, atLimit := 0, 0
 	started := make(chan struct{}, 1)
-	c, err := pipelinestop.NewConsumer(em.SQSClient(), url, pipelinestop.NewAcknowledger(em.SageMakerClient()), pipelinestop.Handler{
+	queue := &extensionsDone{QueueAPIClient: em.SQSClient(), done: make(chan struct{}, 64)}
+	c, err := pipelinestop.NewConsumer(queue, url, pipelinestop.NewAcknowledger(em.SageMakerClient()), pipelinestop.Handler{
 		Execute: func(ctx context.Context, m *pipelinestop.CallbackMessage) (map[string]string, error) {
 			started <- struct{}{}
 			<-ctx.Done() // a job longer than 12 hours
@@ -94,17 +97,21 @@ func TestConsumerStopsExtendingAtTheVisibilityLimit(t *testing.T) {
 	}
 
 	// 16 hours in steps of 30 minutes (half the visibility timeout: one
-	// extension due per step). Up to 11h30 each step waits for its
-	// extension call (at most 2 s of real time); the last one is cut to
-	// end at 12 hours, after which no call may be made.
+	// extension due per step). Up to 11h30 each step waits until its
+	// extension call has returned (the SQS clock must not move while the
+	// emulator handles it); the last one is cut to end at 12 hours, after
+	// which no call may be made.
 	for step := 1; step <= 32; step++ {
 		if !clk.WaitForWaiter(5 * time.Second) {
 			t.Fatalf("step %d: the Consumer set no timer", step)
 		}
-		before := em.Requests("ChangeMessageVisibilityBatch")
 		clk.Advance(30 * time.Minute)
-		for i := 0; step <= 23 && i < 200 && em.Requests("ChangeMessageVisibilityBatch") == before; i++ {
-			time.Sleep(10 * time.Millisecond)
+		if step <= 23 {
+			select {
+			case <-queue.done:
+			case <-ctx.Done():
+				t.Fatalf("step %d: no extension call returned", step)
+			}
 		}
 	}
 	// Let a late tick show itself: wait for the Consumer's next timer.
@@ -120,4 +127,17 @@ func TestConsumerStopsExtendingAtTheVisibilityLimit(t *testing.T) {
 	if atLimit != 1 {
 		t.Errorf("%d events about the 12-hour limit; want 1", atLimit)
 	}
+}
+
+// extensionsDone is the emulator's real SQS client, which signals done each
+// time a ChangeMessageVisibilityBatch call has returned.
+type extensionsDone struct {
+	pipelinestop.QueueAPIClient
+	done chan struct{}
+}
+
+func (q *extensionsDone) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	out, err := q.QueueAPIClient.ChangeMessageVisibilityBatch(ctx, in, optFns...)
+	q.done <- struct{}{}
+	return out, err
 }
