@@ -62,11 +62,11 @@ func TestScenarioLambdaCallbacks(t *testing.T) {
 		}
 		runs = append(runs, runCallbacks(t, ctx, fn.name, bin, n))
 	}
-	t.Logf("%d callback steps, a third still in progress at their first delivery:", n)
-	t.Logf("%-36s %8s %10s %8s %9s %12s %12s %12s %8s", "function", "answered", "duplicate", "refused", "both ways",
+	fmt.Printf("\n(8) Lambda callbacks: %d callback steps, a third still in progress at their first delivery:\n", n)
+	fmt.Printf("%-36s %8s %10s %8s %9s %12s %12s %12s %8s\n", "function", "answered", "duplicate", "refused", "both ways",
 		"answer/msg", "invoke/msg", "redeliv/msg", "time")
 	for _, r := range runs {
-		t.Logf("%-36s %5d/%-3d %10d %8d %9d %12.2f %12.2f %12.2f %8s", r.name, r.answered, r.steps, r.duplicates, r.refused,
+		fmt.Printf("%-36s %5d/%-3d %10d %8d %9d %12.2f %12.2f %12.2f %8s\n", r.name, r.answered, r.steps, r.duplicates, r.refused,
 			r.bothWays, float64(r.answerCalls)/float64(r.steps), float64(r.invocations)/float64(r.steps),
 			float64(r.deliveries-r.steps)/float64(r.steps), r.elapsed.Round(10*time.Millisecond))
 	}

@@ -14,13 +14,15 @@
 // with the marker's title and ends before the first blank line or line of the
 // test framework ("=== RUN", "--- PASS", "PASS", "ok  ", ...). Update replaces
 // each marked block with the table of the log whose title starts with the
-// marker's text (the first one if several do) and reports the markers it
-// found no table for, so a stale table cannot stay silently.
+// marker's text (the first one if several do; a marker ending in " #N"
+// takes the Nth, counting from 1) and reports the markers it found no table
+// for, so a stale table cannot stay silently.
 package benchdoc
 
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -138,9 +140,17 @@ func marker(line string) (string, bool) {
 }
 
 func find(tables [][]string, title string) []string {
+	nth := 1
+	if i := strings.LastIndex(title, " #"); i >= 0 {
+		if n, err := strconv.Atoi(title[i+2:]); err == nil && n >= 1 {
+			title, nth = title[:i], n
+		}
+	}
 	for _, t := range tables {
 		if strings.HasPrefix(t[0], title) {
-			return t
+			if nth--; nth == 0 {
+				return t
+			}
 		}
 	}
 	return nil

@@ -127,3 +127,17 @@ func TestUpdateMalformed(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateNthTable(t *testing.T) {
+	doc := "<!-- bench: (3 #2 -->\n```\nx\n```\n<!-- bench: (3 #3 -->\n```\ny\n```\n"
+	got, rep, err := Update(doc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "(3b) Waiting, real time") || strings.Contains(got, "(3) Waiting, simulated") {
+		t.Errorf("#2 did not take the second table starting with \"(3\":\n%s", got)
+	}
+	if len(rep.Missing) != 1 || rep.Missing[0] != "(3 #3" {
+		t.Errorf("report = %+v, want (3 #3 missing", rep)
+	}
+}
