@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"sync"
@@ -161,4 +162,82 @@ func TestScenarioStopAll(t *testing.T) {
 	}
 	tb.flush()
 	fmt.Println("failures: throttled = still ThrottlingException when the retries gave up; retry quota = the SDK's client-side quota ran out; time bound = not done when the strategy's context ended")
+}
+
+// stopAllRounds is how many rounds of each case TestScenarioStopAllRounds
+// runs (-rounds; default 3 with -full, 1 otherwise).
+var stopAllRounds = flag.Int("rounds", 0, "rounds of each case in TestScenarioStopAllRounds (default 3 with -full, 1 otherwise)")
+
+// stopAllGoal is issue 14's bound on StopAll's time, in every round: at
+// most 1.05 x N/R.
+const stopAllGoal = 1.05
+
+// TestScenarioStopAllRounds runs StopAll with its defaults against the
+// emulator's burst-1 StopPipelineExecution limit in the three cases of
+// issue 14 (R = 50/s; R = 50/s with 50 ms added to every SageMaker
+// answer; R = 10/s), several rounds each, and prints every round: the
+// goal holds only if it holds in each of them. Each round gets fresh
+// executions, a fresh client and a full bucket. It asserts behaviour
+// only (no failure, every execution stopped once with one token).
+func TestScenarioStopAllRounds(t *testing.T) {
+	needScenarios(t)
+	n := size(20, 500)
+	rounds := *stopAllRounds
+	if rounds <= 0 {
+		rounds = size(1, 3)
+	}
+	cases := []struct {
+		name    string
+		rate    float64
+		latency time.Duration
+	}{
+		{"R=50/s", 50, 0},
+		{"R=50/s, 50ms latency", 50, 50 * time.Millisecond},
+		{"R=10/s", 10, 0},
+	}
+	em := emulator.StartTest(t, emulator.Config{})
+	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: -1})
+	tb := newTable(fmt.Sprintf("(4b) StopAll (defaults), every round: N=%d executions, burst-1 limit on StopPipelineExecution", n),
+		"case", "round", "N/R", "time", "time/(N/R)", "failures", "stopped once", "tokens != 1", "stop requests", "requests/N",
+		"target", "verdict")
+	pipeline := 0
+	for _, c := range cases {
+		ideal := time.Duration(float64(n) / c.rate * float64(time.Second))
+		for round := 1; round <= rounds; round++ {
+			pipeline++
+			arns := startExecutions(t, em, fmt.Sprintf("rounds-%d", pipeline), "Train", n)
+			em.SetFaults(emulator.Faults{Latency: c.latency, RateLimits: map[string]emulator.RateLimit{
+				"StopPipelineExecution": {PerSecond: c.rate, Burst: 1}}})
+			before := em.Requests("StopPipelineExecution")
+			ctx := boundedCtx(t, 40*ideal+2*time.Minute)
+			start := time.Now()
+			results, _ := pipelinestop.New(em.SageMakerClient()).StopAll(ctx, arns)
+			elapsed := time.Since(start)
+			requests := em.Requests("StopPipelineExecution") - before
+			em.SetFaults(emulator.Faults{})
+			var failures, stopped, tokens int
+			var firstErr error
+			for i, r := range results {
+				if r.Err != nil {
+					failures++
+					if firstErr == nil {
+						firstErr = r.Err
+					}
+				}
+				if em.EffectiveStops(arns[i]) == 1 {
+					stopped++
+				}
+				if len(em.StopTokens(arns[i])) != 1 {
+					tokens++
+				}
+			}
+			if failures > 0 || stopped != n || tokens > 0 {
+				t.Errorf("%s round %d: %d failures, %d of %d stopped once, %d with other than one token; first error: %v",
+					c.name, round, failures, stopped, n, tokens, firstErr)
+			}
+			tb.row(c.name, round, ideal, elapsed, ratio(elapsed, ideal), failures, fmt.Sprintf("%d/%d", stopped, n), tokens,
+				requests, ratio(requests, n), fmt.Sprintf("<= %.2fx N/R", stopAllGoal), verdict(failures == 0 && ratio(elapsed, ideal) <= stopAllGoal))
+		}
+	}
+	tb.flush()
 }
