@@ -5,12 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 
 	"github.com/pipelinestop/pipelinestop"
@@ -197,47 +200,207 @@ func TestScenarioStopAllRounds(t *testing.T) {
 	}
 	em := emulator.StartTest(t, emulator.Config{})
 	em.SetStepTiming("Train", emulator.StepTiming{Duration: emulator.Forever, StopDelay: -1})
-	tb := newTable(fmt.Sprintf("(4b) StopAll (defaults), every round: N=%d executions, burst-1 limit on StopPipelineExecution", n),
-		"case", "round", "N/R", "time", "time/(N/R)", "failures", "stopped once", "tokens != 1", "stop requests", "requests/N",
-		"target", "verdict")
+	tb := newTable(fmt.Sprintf("(4b) StopAll (defaults) in every round, beside an oracle pacer that knows R: N=%d executions, burst-1 limit on StopPipelineExecution", n),
+		"case", "round", "strategy", "N/R", "time", "time/(N/R)", "failures", "stopped once", "tokens != 1", "stop requests", "requests/N",
+		"first admitted", "lost: none sent", "lost: throttled sent", "longest gap", "target", "verdict")
+	strategies := []struct {
+		name   string
+		oracle bool
+		run    func(ctx context.Context, client *sagemaker.Client, arns []string, rate float64) []error
+	}{
+		{"StopAll (defaults)", false, func(ctx context.Context, client *sagemaker.Client, arns []string, _ float64) []error {
+			results, _ := pipelinestop.New(client).StopAll(ctx, arns)
+			errs := make([]error, len(results))
+			for i, r := range results {
+				errs[i] = r.Err
+			}
+			return errs
+		}},
+		{"oracle: paced at R, known", true, oracleStopAll},
+	}
 	pipeline := 0
 	for _, c := range cases {
 		ideal := time.Duration(float64(n) / c.rate * float64(time.Second))
 		for round := 1; round <= rounds; round++ {
-			pipeline++
-			arns := startExecutions(t, em, fmt.Sprintf("rounds-%d", pipeline), "Train", n)
-			em.SetFaults(emulator.Faults{Latency: c.latency, RateLimits: map[string]emulator.RateLimit{
-				"StopPipelineExecution": {PerSecond: c.rate, Burst: 1}}})
-			before := em.Requests("StopPipelineExecution")
-			ctx := boundedCtx(t, 40*ideal+2*time.Minute)
-			start := time.Now()
-			results, _ := pipelinestop.New(em.SageMakerClient()).StopAll(ctx, arns)
-			elapsed := time.Since(start)
-			requests := em.Requests("StopPipelineExecution") - before
-			em.SetFaults(emulator.Faults{})
-			var failures, stopped, tokens int
-			var firstErr error
-			for i, r := range results {
-				if r.Err != nil {
-					failures++
-					if firstErr == nil {
-						firstErr = r.Err
+			for _, s := range strategies {
+				pipeline++
+				arns := startExecutions(t, em, fmt.Sprintf("rounds-%d", pipeline), "Train", n)
+				em.SetFaults(emulator.Faults{Latency: c.latency, RateLimits: map[string]emulator.RateLimit{
+					"StopPipelineExecution": {PerSecond: c.rate, Burst: 1}}})
+				before := em.Requests("StopPipelineExecution")
+				ctx := boundedCtx(t, 40*ideal+2*time.Minute)
+				start := time.Now()
+				rec := &stopRecorder{}
+				errs := s.run(ctx, em.SageMakerClient(rec.wrap), arns, c.rate)
+				elapsed := time.Since(start)
+				requests := em.Requests("StopPipelineExecution") - before
+				lost := rec.lost(start, c.rate)
+				em.SetFaults(emulator.Faults{})
+				var failures, stopped, tokens int
+				var firstErr error
+				for i, err := range errs {
+					if err != nil {
+						failures++
+						if firstErr == nil {
+							firstErr = err
+						}
+					}
+					if em.EffectiveStops(arns[i]) == 1 {
+						stopped++
+					}
+					if len(em.StopTokens(arns[i])) != 1 {
+						tokens++
 					}
 				}
-				if em.EffectiveStops(arns[i]) == 1 {
-					stopped++
+				if !s.oracle && (failures > 0 || stopped != n || tokens > 0) {
+					t.Errorf("%s round %d: %d failures, %d of %d stopped once, %d with other than one token; first error: %v",
+						c.name, round, failures, stopped, n, tokens, firstErr)
 				}
-				if len(em.StopTokens(arns[i])) != 1 {
-					tokens++
+				target, v := fmt.Sprintf("<= %.2fx N/R", stopAllGoal), verdict(failures == 0 && ratio(elapsed, ideal) <= stopAllGoal)
+				if s.oracle {
+					target, v = "", ""
 				}
+				tb.row(c.name, round, s.name, ideal, elapsed, ratio(elapsed, ideal), failures, fmt.Sprintf("%d/%d", stopped, n), tokens,
+					requests, ratio(requests, n), lost.first, lost.idle, lost.throttled, lost.longest, target, v)
 			}
-			if failures > 0 || stopped != n || tokens > 0 {
-				t.Errorf("%s round %d: %d failures, %d of %d stopped once, %d with other than one token; first error: %v",
-					c.name, round, failures, stopped, n, tokens, firstErr)
-			}
-			tb.row(c.name, round, ideal, elapsed, ratio(elapsed, ideal), failures, fmt.Sprintf("%d/%d", stopped, n), tokens,
-				requests, ratio(requests, n), fmt.Sprintf("<= %.2fx N/R", stopAllGoal), verdict(failures == 0 && ratio(elapsed, ideal) <= stopAllGoal))
 		}
 	}
 	tb.flush()
+	fmt.Println("oracle = not a baseline users could write: 8 workers given turns exactly 1/R apart (from when the previous turn was given) by a client that knows R, a throttled stop retried at a later turn; what pacing at R achieves on this machine in this run")
+	fmt.Println("first admitted = from the start to the first admitted stop's send; lost = the time by which the gaps between consecutive admitted stops (as sent) exceed 1/R, summed over the gaps in which no stop was sent (none sent) and those in which throttled ones were (throttled sent); longest gap = the longest of these gaps")
+}
+
+// stopRecorder records when each StopPipelineExecution request was sent
+// and whether it was throttled, from the client's side.
+type stopRecorder struct {
+	inner sagemaker.HTTPClient
+	mu    sync.Mutex
+	sends []stopSend
+}
+
+// stopSend is one StopPipelineExecution request as sent.
+type stopSend struct {
+	at        time.Time
+	throttled bool
+}
+
+// wrap makes the client's requests go through r.
+func (r *stopRecorder) wrap(o *sagemaker.Options) {
+	r.inner = o.HTTPClient
+	if r.inner == nil {
+		r.inner = awshttp.NewBuildableClient()
+	}
+	o.HTTPClient = r
+}
+
+// Do sends req and records it if it is a StopPipelineExecution.
+func (r *stopRecorder) Do(req *http.Request) (*http.Response, error) {
+	at := time.Now()
+	resp, err := r.inner.Do(req)
+	if req.Header.Get("X-Amz-Target") == "SageMaker.StopPipelineExecution" {
+		r.mu.Lock()
+		r.sends = append(r.sends, stopSend{at: at, throttled: err == nil && resp.StatusCode == http.StatusBadRequest})
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// stopLoss is where a run's time beyond N/R went, as seen by the client.
+type stopLoss struct {
+	first, idle, throttled, longest time.Duration
+}
+
+// lost sums, over the gaps between consecutive admitted stops, the time
+// by which each exceeds 1/R, split by whether a throttled stop was sent
+// in the gap.
+func (r *stopRecorder) lost(start time.Time, rate float64) stopLoss {
+	r.mu.Lock()
+	sends := slices.Clone(r.sends)
+	r.mu.Unlock()
+	slices.SortFunc(sends, func(a, b stopSend) int { return a.at.Compare(b.at) })
+	per := time.Duration(float64(time.Second) / rate)
+	var l stopLoss
+	var prev time.Time
+	throttledSince := false
+	for _, s := range sends {
+		if s.throttled {
+			throttledSince = true
+			continue
+		}
+		if prev.IsZero() {
+			l.first = s.at.Sub(start)
+		} else {
+			gap := s.at.Sub(prev)
+			l.longest = max(l.longest, gap)
+			if extra := gap - per; extra > 0 {
+				if throttledSince {
+					l.throttled += extra
+				} else {
+					l.idle += extra
+				}
+			}
+		}
+		prev, throttledSince = s.at, false
+	}
+	return l
+}
+
+// oracleStopAll stops arns with plain SDK calls (one derived token per
+// execution, the SDK's retries off) made by 8 workers that are given turns
+// exactly 1/rate apart, counted from when the previous turn was given: a
+// pacer that knows the rate. A throttled stop is retried at a later turn.
+func oracleStopAll(ctx context.Context, client *sagemaker.Client, arns []string, rate float64) []error {
+	per := time.Duration(float64(time.Second) / rate)
+	turns := make(chan struct{})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case turns <- struct{}{}:
+			case <-done:
+				return
+			}
+			select {
+			case <-time.After(per):
+			case <-done:
+				return
+			}
+		}
+	})
+	errs := make([]error, len(arns))
+	work := make(chan int)
+	var workers sync.WaitGroup
+	for range 8 {
+		workers.Go(func() {
+			for i := range work {
+				in := &sagemaker.StopPipelineExecutionInput{PipelineExecutionArn: aws.String(arns[i]),
+					ClientRequestToken: aws.String(pipelinestop.DeriveToken("oracle", arns[i]))}
+				for {
+					select {
+					case <-turns:
+					case <-ctx.Done():
+						errs[i] = ctx.Err()
+					}
+					if errs[i] != nil {
+						break
+					}
+					_, err := client.StopPipelineExecution(ctx, in, func(o *sagemaker.Options) { o.RetryMaxAttempts = 1 })
+					if err != nil && errors.Is(pipelinestop.Classify(err), pipelinestop.ErrThrottled) {
+						continue
+					}
+					errs[i] = err
+					break
+				}
+			}
+		})
+	}
+	for i := range arns {
+		work <- i
+	}
+	close(work)
+	workers.Wait()
+	close(done)
+	wg.Wait()
+	return errs
 }
