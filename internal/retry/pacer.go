@@ -294,12 +294,24 @@ func (p *Pacer) recentThrottles() int {
 }
 
 // admittedRate returns the rate at which the calls of the last
-// pacerWindow accepted answers were made, 0 when there were fewer. Callers
-// hold p.mu.
+// pacerWindow accepted answers were made, 0 when there were fewer. It
+// takes the earliest and the latest of their turns, not the first and
+// last answers recorded: calls in flight together are answered in any
+// order. Callers hold p.mu.
 func (p *Pacer) admittedRate() float64 {
-	oldest := p.admitted[p.admittedAt]
-	newest := p.admitted[(p.admittedAt+pacerWindow-1)%pacerWindow]
-	if oldest.IsZero() || !newest.After(oldest) {
+	oldest, newest := p.admitted[0], p.admitted[0]
+	for _, at := range p.admitted {
+		if at.IsZero() {
+			return 0
+		}
+		if at.Before(oldest) {
+			oldest = at
+		}
+		if at.After(newest) {
+			newest = at
+		}
+	}
+	if !newest.After(oldest) {
 		return 0
 	}
 	return float64(pacerWindow-1) / newest.Sub(oldest).Seconds()

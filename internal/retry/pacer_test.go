@@ -270,3 +270,33 @@ func TestPacerTakesBackAThrottledTurn(t *testing.T) {
 		t.Fatalf("the turn after a throttled early one came %v later, want a whole interval, %v", gap, want)
 	}
 }
+
+// TestPacerEstimateIgnoresAnswerOrder checks that answers coming back in
+// another order than their turns (calls in flight together) do not inflate
+// the estimate of the admitted rate, which a pacer below it jumps up to:
+// with the estimate taken from the first and last answers recorded, four
+// turns 10 ms apart answered in the order 1, 3, 4, 2 looked like three
+// calls in 10 ms, 300 calls a second, and the rate jumped there.
+func TestPacerEstimateIgnoresAnswerOrder(t *testing.T) {
+	clock := fakeclock.NewAuto(epoch)
+	p := retry.NewPacer()
+	turn, err := p.Wait(context.Background(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Millisecond)
+	p.Done(turn, clock.Now(), true) // first throttle: 100/s
+	turns := make([]retry.Turn, 4)
+	for i := range turns {
+		if turns[i], err = p.Wait(context.Background(), clock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := p.Rate()
+	for _, i := range []int{0, 2, 3, 1} {
+		p.Done(turns[i], clock.Now(), false)
+	}
+	if r := p.Rate(); r > before*1.05 {
+		t.Fatalf("four accepted answers out of order raised the rate from %.1f/s to %.1f/s", before, r)
+	}
+}
