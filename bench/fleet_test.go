@@ -3,7 +3,9 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -61,6 +63,36 @@ func fleetStopAll(ctx context.Context, client *sagemaker.Client, arns []string) 
 	return errs
 }
 
+// fleetVariants adds to TestScenarioFleet rows of StopAll with caller-side
+// changes (a jittered start, fewer calls in flight), to show what they
+// change.
+var fleetVariants = flag.Bool("fleet-variants", false, "TestScenarioFleet: add rows of StopAll with a jittered start and with Concurrency 1")
+
+// fleetJitteredStart returns a process that waits a random time of up to
+// spread (within its grace period) before it calls run: processes that
+// start together spread their first calls.
+func fleetJitteredStart(spread time.Duration, run func(context.Context, *sagemaker.Client, []string) []error) func(context.Context, *sagemaker.Client, []string) []error {
+	return func(ctx context.Context, client *sagemaker.Client, arns []string) []error {
+		select {
+		case <-time.After(rand.N(spread)):
+		case <-ctx.Done():
+		}
+		return run(ctx, client, arns)
+	}
+}
+
+// fleetStopAllConcurrency1 is a process that calls StopAll with
+// Concurrency 1: one call in flight, so an unpaced start sends one call
+// per process, not eight.
+func fleetStopAllConcurrency1(ctx context.Context, client *sagemaker.Client, arns []string) []error {
+	results, _ := pipelinestop.New(client, func(o *pipelinestop.Options) { o.Concurrency = 1 }).StopAll(ctx, arns)
+	errs := make([]error, len(results))
+	for i, r := range results {
+		errs[i] = r.Err
+	}
+	return errs
+}
+
 // fleetGoroutines is a process that stops each execution in a goroutine
 // of its own with a plain SDK call (the SDK's default retryer).
 func fleetGoroutines(ctx context.Context, client *sagemaker.Client, arns []string) []error {
@@ -111,6 +143,14 @@ func TestScenarioFleet(t *testing.T) {
 		{"pipelinestop StopAll (defaults)", false, fleetStopAll},
 		{"goroutine per stop, SDK retryer", true, fleetGoroutines},
 		{"sequential loop, SDK retryer", true, fleetSequential},
+	}
+	if *fleetVariants {
+		// Not baselines: StopAll with caller-side changes. They are held to
+		// the target and checked like the defaults.
+		strategies = slices.Insert(strategies, 1,
+			fleetStrategy{"StopAll, start jittered over 2s", false, fleetJitteredStart(2*time.Second, fleetStopAll)},
+			fleetStrategy{"StopAll, Concurrency 1", false, fleetStopAllConcurrency1},
+			fleetStrategy{"StopAll, Concurrency 1, start jittered over 2s", false, fleetJitteredStart(2*time.Second, fleetStopAllConcurrency1)})
 	}
 	runs := make([]fleetRun, len(strategies))
 	for si, s := range strategies {
@@ -213,7 +253,7 @@ func printFleet(procs, per int, rate float64, ideal time.Duration, strategies []
 	tb := newTable(fmt.Sprintf("(7) A fleet stopping together: P=%d processes x E=%d executions = N=%d, all at once, each within a %s grace period; R=%.0f StopPipelineExecution/s (burst 1) for the fleet, N/R = %s",
 		procs, per, n, fleetGrace, rate, ms(ideal)),
 		"strategy", "time", "time/(N/R)", "done", "missed deadline", "other failures", "retry quota", "stopped once",
-		"stop requests", "requests/stop", "processes all done", "finish min", "finish median", "finish max", "slowest/(N/R)",
+		"stop requests", "requests/stop", "offered/s", "admitted/s", "random-arrival bound/s", "processes all done", "finish min", "finish median", "finish max", "slowest/(N/R)",
 		"target", "verdict")
 	for si, s := range strategies {
 		r := runs[si]
@@ -229,15 +269,17 @@ func printFleet(procs, per int, rate float64, ideal time.Duration, strategies []
 			}
 			finishes[i] = p.finish
 		}
+		offered := float64(r.requests) / r.elapsed.Seconds()
 		target, v := "", ""
 		if !s.baseline {
 			target = fmt.Sprintf("all done, <= %.1fx N/R, none starved", fleetTarget)
 			v = verdict(done == n && complete == procs && ratio(r.elapsed, ideal) <= fleetTarget)
 		}
 		tb.row(s.name, r.elapsed, ratio(r.elapsed, ideal), fmt.Sprintf("%d/%d", done, n), missed, other, quota,
-			fmt.Sprintf("%d/%d", r.stopped, n), r.requests, ratio(r.requests, n), fmt.Sprintf("%d/%d", complete, procs),
+			fmt.Sprintf("%d/%d", r.stopped, n), r.requests, ratio(r.requests, n), offered, float64(done)/r.elapsed.Seconds(),
+			rate/(1+rate/offered), fmt.Sprintf("%d/%d", complete, procs),
 			slices.Min(finishes), median(finishes), slices.Max(finishes), ratio(slices.Max(finishes), ideal), target, v)
 	}
 	tb.flush()
-	fmt.Println("missed deadline = not done when the process's grace period ended; other failures = still throttled when the SDK's retries gave up, or its retry quota ran out (retry quota); finish = the fleet's start to the end of the process's last stop")
+	fmt.Println("missed deadline = not done when the process's grace period ended; other failures = still throttled when the SDK's retries gave up, or its retry quota ran out (retry quota); finish = the fleet's start to the end of the process's last stop; offered/s = stop requests / time; admitted/s = stops done / time; random-arrival bound/s = R / (1 + R/offered), what a burst-1 bucket admits of calls arriving at random at the offered rate")
 }
