@@ -76,8 +76,27 @@ func isTitle(line string) bool {
 	return line[1] >= '0' && line[1] <= '9'
 }
 
+// isTestLog reports whether line is a t.Log line of go test -v
+// ("    file_test.go:12: text").
+func isTestLog(line string) bool {
+	t := strings.TrimLeft(line, " ")
+	if len(t) == len(line) {
+		return false
+	}
+	colon := strings.Index(t, ": ")
+	if colon < 0 {
+		return false
+	}
+	file, lineNo, ok := strings.Cut(t[:colon], ".go:")
+	if !ok || file == "" || lineNo == "" {
+		return false
+	}
+	_, err := strconv.Atoi(lineNo)
+	return err == nil
+}
+
 func endsTable(line string) bool {
-	if strings.TrimSpace(line) == "" || isTitle(line) {
+	if strings.TrimSpace(line) == "" || isTitle(line) || isTestLog(line) {
 		return true
 	}
 	for _, p := range []string{"=== ", "--- ", "PASS", "FAIL", "ok  ", "?   "} {

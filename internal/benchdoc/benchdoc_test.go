@@ -14,6 +14,7 @@ window  strategy   success
 ------  --------   -------
 500ms   Stop       10/10   
 a note printed after the table
+    conflict_test.go:271: plot written: bench/plots/conflict.svg
 --- PASS: TestScenarioConflict (3.00s)
 === RUN   TestScenarioWait
 
