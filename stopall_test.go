@@ -127,7 +127,10 @@ func TestStopAllWaits(t *testing.T) {
 // (Stopping, polled again and again) does not keep the next one from
 // being stopped, and no two calls are ever in flight at once. Each
 // execution stays Stopping until both stops were made: were a waiting
-// execution to hold the slot, the first one would be polled for ever.
+// execution to hold the slot, the first one would be polled until the
+// test's fallback (5 s of real time) ended it. The fallback is a bound, not
+// a timing: a correct StopAll makes the second stop as soon as its
+// goroutine runs, however many polls that takes.
 func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
 	f := newFixture(t, func(o *pipelinestop.Options) { o.Concurrency = 1; o.Wait = true })
 	var inFlight, maxInFlight, stops, polls atomic.Int32
@@ -147,12 +150,18 @@ func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
 			stops.Add(1)
 			return &sagemaker.StopPipelineExecutionOutput{}, nil
 		}).Times(2)
-	const maxPolls = 1000
+	fallback := time.Now().Add(5 * time.Second)
+	var fellBack atomic.Bool
 	f.mock.EXPECT().DescribePipelineExecution(gomock.Any(), gomock.Any(), gomock.Any()).
 		DoAndReturn(func(context.Context, *sagemaker.DescribePipelineExecutionInput, ...func(*sagemaker.Options)) (*sagemaker.DescribePipelineExecutionOutput, error) {
 			defer enter()()
+			polls.Add(1)
 			st := types.PipelineExecutionStatusStopping
-			if stops.Load() == 2 || polls.Add(1) > maxPolls {
+			switch {
+			case stops.Load() == 2:
+				st = types.PipelineExecutionStatusStopped
+			case time.Now().After(fallback):
+				fellBack.Store(true)
 				st = types.PipelineExecutionStatusStopped
 			}
 			return &sagemaker.DescribePipelineExecutionOutput{PipelineExecutionStatus: st}, nil
@@ -168,8 +177,8 @@ func TestStopAllWaitingHoldsNoSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := polls.Load(); n > maxPolls {
-		t.Fatalf("an execution was polled %d times before the other was stopped: a waiting execution held the only slot", n)
+	if fellBack.Load() {
+		t.Fatalf("an execution was polled for 5 s (%d polls) and the other was not stopped: a waiting execution held the only slot", polls.Load())
 	}
 	for _, r := range results {
 		if r.Outcome == nil || r.Outcome.Status != types.PipelineExecutionStatusStopped {
