@@ -209,12 +209,25 @@ func receive(t *testing.T, url string, apiOptions ...func(*middleware.Stack) err
 // and frames its answer with Content-Length, so the defect is the client's.
 // When this test fails, smithy-go no longer closes the connection in that
 // case, and NoWriteTo can go.
+//
+// The ordering is forced, but whether the transport has already buffered
+// the response when it closes the connection is up to the scheduler (CI
+// under load saw one attempt get it whole), so the test makes up to five
+// attempts and needs one to lose the response; each attempt is either
+// lost that way or whole.
 func TestSDKLosesResponseThatBeatsRequestWrite(t *testing.T) {
 	srv := receiveServer(t)
-	err := receive(t, srv.URL)
-	if !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("ReceiveMessage: %v; want the SDK's own connection closed under the response (net.ErrClosed)", err)
+	var last error
+	for range 5 {
+		last = receive(t, srv.URL)
+		if errors.Is(last, net.ErrClosed) {
+			return
+		}
+		if last != nil {
+			t.Fatalf("ReceiveMessage: %v; want nil or the SDK's own connection closed under the response (net.ErrClosed)", last)
+		}
 	}
+	t.Fatalf("ReceiveMessage got the whole response in 5 attempts (last: %v); want the SDK's own connection closed under it (net.ErrClosed) at least once: if smithy-go no longer closes it, NoWriteTo can go", last)
 }
 
 // With NoWriteTo the same ordering loses nothing.
