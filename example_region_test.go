@@ -67,7 +67,7 @@ func ExampleErrPartitionMismatch() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// stop pipeline execution arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/train/execution/k1x2y3z4w5v6: the execution is in Region cn-north-1 of partition aws-cn, and the client's Region us-east-1 is in partition aws: credentials of one partition cannot call another; use a client of a Region of aws-cn (or set Options.DisableRegionRouting to route the calls yourself)
+	// stop pipeline execution arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/train/execution/k1x2y3z4w5v6: the execution is in Region cn-north-1 of partition aws-cn, and the client's Region us-east-1 is in partition aws: credentials of one partition cannot call another; use a client (credentials and Region) of a Region of aws-cn
 }
 
 // Routing off, for a client that routes itself (a VPC endpoint of one

@@ -54,8 +54,8 @@ func (o *Options) route(client any, a ExecutionARN, op string) error {
 	if cp, ok := RegionPartition(region); known && ok && cp != a.Partition {
 		return &Error{Op: op, ExecutionARN: a.String(), Kind: ErrPartitionMismatch, Message: fmt.Sprintf(
 			"the execution is in Region %s of partition %s, and the client's Region %s is in partition %s: "+
-				"credentials of one partition cannot call another; use a client of a Region of %s "+
-				"(or set Options.DisableRegionRouting to route the calls yourself)",
+				"credentials of one partition cannot call another; use a client (credentials and Region) "+
+				"of a Region of %s",
 			a.Region, a.Partition, region, cp, a.Partition)}
 	}
 	o.ClientOptions = append([]func(*sagemaker.Options){inRegion(a.Region)}, o.ClientOptions...)

@@ -154,6 +154,37 @@ func TestStopSeveralRegions(t *testing.T) {
 	}
 }
 
+// TestStopPipelineARNOfAnotherRegion: stop --pipeline with a pipeline ARN
+// lists that pipeline's executions in the ARN's Region (a client of
+// us-east-1 found nothing before: ResourceNotFound), and an ARN of another
+// partition is a clear error before any call.
+func TestStopPipelineARNOfAnotherRegion(t *testing.T) {
+	f := newRegionFront(t, "us-east-1", "eu-west-1")
+	arn := (&testEnv{emu: f.ems["eu-west-1"]}).running(t, "by-pipeline")
+	pipelineARN := arn[:strings.Index(arn, "/execution/")]
+	global := []string{"--endpoint-url", f.url, "--region", "us-east-1"}
+	r := runStopctl(t, t.Context(), "", append(global, "stop", "--pipeline", pipelineARN)...)
+	if r.code != exitOK || !strings.Contains(r.stdout, arn) {
+		t.Fatalf("stop --pipeline %s from us-east-1: %s", pipelineARN, r)
+	}
+	for _, c := range f.received() {
+		if c.region != "eu-west-1" {
+			t.Errorf("%s went to %s; want eu-west-1", c.op, c.region)
+		}
+	}
+	if n := f.ems["eu-west-1"].EffectiveStops(arn); n != 1 {
+		t.Errorf("%d effective stops; want 1", n)
+	}
+	before := len(f.received())
+	r = runStopctl(t, t.Context(), "", append(global, "stop", "--pipeline", "arn:aws-cn:sagemaker:cn-north-1:123456789012:pipeline/p")...)
+	if r.code == exitOK || !strings.Contains(r.stderr, "partition aws-cn") {
+		t.Fatalf("stop --pipeline of aws-cn from us-east-1: %s", r)
+	}
+	if n := len(f.received()); n != before {
+		t.Errorf("%d calls made for the aws-cn pipeline; want none", n-before)
+	}
+}
+
 // TestStatusAndAckInTheExecutionsRegion: status and ack --execution look
 // the execution up, and answer its step, in the Region of its ARN, with
 // --region naming another Region of the partition.

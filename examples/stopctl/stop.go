@@ -68,7 +68,7 @@ func runStop(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *pipeline != "" {
-		found, err := executingExecutions(ctx, client, *pipeline)
+		found, err := executingExecutions(ctx, client, *pipeline, !*noRouting)
 		if err != nil {
 			return err
 		}
@@ -153,12 +153,25 @@ func (e *env) withTimeout(ctx context.Context, d time.Duration) (context.Context
 
 // executingExecutions lists (every page of) a pipeline's executions and
 // returns those that are Executing.
-func executingExecutions(ctx context.Context, client *sagemaker.Client, pipeline string) ([]string, error) {
+func executingExecutions(ctx context.Context, client *sagemaker.Client, pipeline string, route bool) ([]string, error) {
 	p := sagemaker.NewListPipelineExecutionsPaginator(client, &sagemaker.ListPipelineExecutionsInput{
 		PipelineName: aws.String(pipeline), MaxResults: aws.Int32(100)})
+	var opts []func(*sagemaker.Options)
+	if region := pipelineARNRegion(pipeline); route && region != "" && region != client.Options().Region {
+		// A pipeline ARN is listed in its Region, as execution ARNs are
+		// stopped in theirs.
+		if cp, ok := pipelinestop.RegionPartition(client.Options().Region); ok {
+			if pp, ok := pipelinestop.RegionPartition(region); ok && pp != cp {
+				return nil, fmt.Errorf("%w: pipeline %s is in Region %s of partition %s, and the client's Region %s is in partition %s: "+
+					"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, pipeline, region, pp,
+					client.Options().Region, cp, pp)
+			}
+		}
+		opts = append(opts, func(o *sagemaker.Options) { o.Region = region })
+	}
 	var arns []string
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("list executions of pipeline %s: %w", pipeline, pipelinestop.Classify(err))
 		}
@@ -169,6 +182,16 @@ func executingExecutions(ctx context.Context, client *sagemaker.Client, pipeline
 		}
 	}
 	return arns, nil
+}
+
+// pipelineARNRegion returns the Region of a pipeline ARN
+// (arn:PARTITION:sagemaker:REGION:ACCOUNT:pipeline/NAME), or "" for a name.
+func pipelineARNRegion(pipeline string) string {
+	parts := strings.SplitN(pipeline, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sagemaker" || !strings.HasPrefix(parts[5], "pipeline/") {
+		return ""
+	}
+	return parts[3]
 }
 
 func (e *env) nothingToStop(pipeline string, fail bool) error {
