@@ -192,4 +192,14 @@
 // cause), status change and change of blocking steps; Options.Logger gets
 // the same as slog records (default: discarded). Options.Clock makes time
 // injectable, so tests never sleep for real.
+//
+// # Testing your code
+//
+// Package pipelinestoptest (import
+// "github.com/pipelinestop/pipelinestop/pipelinestoptest") is a SageMaker
+// Pipelines, SQS and EventBridge emulator on 127.0.0.1 that the real SDK
+// clients talk to, as net/http/httptest is to net/http: pipelines with
+// callback, Lambda and generic steps, conflict windows, throttling and
+// faults, one state per Region (Server.InRegion). The examples of this
+// package run on it.
 package pipelinestop
