@@ -1,24 +1,19 @@
 package pipelinestop_test
 
 // Tests of Region routing: the real *sagemaker.Client over HTTP to a
-// loopback front that reads each request's SigV4 credential scope, records
-// the Region it names, and passes the request to that Region's emulator
-// (one internal/emulator per Region: each knows only its own executions,
-// so a call sent to the wrong Region is answered ResourceNotFound).
+// loopback front (internal/regionfront) that reads each request's SigV4
+// credential scope, records the Region it names, and passes the request to
+// the emulator, which keeps one state per Region: each Region knows only
+// its own executions, so a call sent to the wrong Region is answered
+// ResourceNotFound.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,40 +28,28 @@ import (
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
 	"github.com/pipelinestop/pipelinestop/internal/fakeclock"
+	"github.com/pipelinestop/pipelinestop/internal/regionfront"
 )
 
 // regionCall is one request the front received.
-type regionCall struct {
-	Region string // from the Authorization header's credential scope
-	Op     string // the X-Amz-Target operation
-	ARN    string // PipelineExecutionArn of the request, if any
-	Token  string // CallbackToken of the request, if any
-}
+type regionCall = regionfront.Call
 
-// regionFront is a loopback SageMaker endpoint in front of the emulator
-// that records the Region each request's signature names.
+// regionFront is internal/regionfront's recording endpoint in front of one
+// emulator, which keeps separate state per Region (from each request's
+// SigV4 scope); ems[r] is Region r's view of that emulator.
 type regionFront struct {
-	t    *testing.T
-	url  string
-	ems  map[string]*emulator.Emulator
-	mu   sync.Mutex
-	log  []regionCall
-	hook func(c regionCall) (status int, body string) // may answer in place of the emulator
+	*regionfront.Front
+	url string
+	ems map[string]*emulator.Emulator
 }
 
-// scopeRegion reads the Region of a SigV4 Authorization header:
-// "AWS4-HMAC-SHA256 Credential=AKID/20261201/eu-west-1/sagemaker/aws4_request, ...".
-var scopeRegion = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([^/]+)/`)
-
-// newRegionFront starts one emulator, which keeps separate state per
-// Region (from each request's SigV4 scope), and the front that records
-// every request's Region before passing it on. f.ems[r] is Region r's view
-// of that one emulator. The first Region is the emulator's default.
+// newRegionFront starts the emulator (its default Region is the first) and
+// the front, which passes on the requests signed for one of regions.
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
-	f := &regionFront{t: t, ems: map[string]*emulator.Emulator{}}
 	em := emulator.StartTest(t, emulator.Config{Region: regions[0],
 		Timing: emulator.Timing{StepDuration: 50 * time.Millisecond, StopDelay: 20 * time.Millisecond}})
+	f := &regionFront{ems: map[string]*emulator.Emulator{}}
 	for _, r := range regions {
 		view, err := em.InRegion(r)
 		if err != nil {
@@ -74,49 +57,8 @@ func newRegionFront(t *testing.T, regions ...string) *regionFront {
 		}
 		f.ems[r] = view
 	}
-	u, err := url.Parse(em.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var in struct {
-			PipelineExecutionArn, CallbackToken string
-		}
-		_ = json.Unmarshal(body, &in)
-		c := regionCall{Op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "SageMaker."),
-			ARN: in.PipelineExecutionArn, Token: in.CallbackToken}
-		if m := scopeRegion.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-			c.Region = m[1]
-		}
-		f.mu.Lock()
-		f.log = append(f.log, c)
-		hook := f.hook
-		f.mu.Unlock()
-		if hook != nil {
-			if status, body := hook(c); status != 0 {
-				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-				w.WriteHeader(status)
-				_, _ = io.WriteString(w, body)
-				return
-			}
-		}
-		if f.ems[c.Region] == nil {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = fmt.Fprintf(w, `{"__type":"UnrecognizedClientException","message":"no Region %q here"}`, c.Region)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	f.Front = regionfront.Start(t, em.URL(), regions...)
+	f.url = f.URL
 	return f
 }
 
@@ -128,19 +70,6 @@ func (f *regionFront) client(region string) *sagemaker.Client {
 		BaseEndpoint: aws.String(f.url),
 		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("test", "test", "")),
 	})
-}
-
-// calls returns the requests received so far.
-func (f *regionFront) calls() []regionCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.log)
-}
-
-func (f *regionFront) setHook(h func(c regionCall) (int, string)) {
-	f.mu.Lock()
-	f.hook = h
-	f.mu.Unlock()
 }
 
 // regionOfARN returns the Region an execution ARN names.
@@ -157,7 +86,7 @@ func regionOfARN(t *testing.T, arn string) string {
 // execution's Region, and that calls were made.
 func (f *regionFront) requireRouted(t *testing.T) []regionCall {
 	t.Helper()
-	calls := f.calls()
+	calls := f.Calls()
 	if len(calls) == 0 {
 		t.Fatal("no calls reached the front")
 	}
@@ -282,7 +211,7 @@ func TestRegionStopAllPacesEachRegionOnItsOwn(t *testing.T) {
 	var once sync.Once
 	var mu sync.Mutex
 	stopsSeen := map[string]int{}
-	f.setHook(func(c regionCall) (int, string) {
+	f.SetHook(func(c regionCall) (int, string) {
 		if c.Op != "StopPipelineExecution" {
 			return 0, ""
 		}
@@ -435,7 +364,7 @@ func TestRegionPartitionMismatchIsTypedBeforeAnyCall(t *testing.T) {
 	if !errors.Is(err, pipelinestop.ErrInvalidARN) || !errors.Is(err, pipelinestop.ErrPartitionMismatch) {
 		t.Errorf("Succeed for %s: %v; want ErrInvalidARN and ErrPartitionMismatch", mixed, err)
 	}
-	if calls := f.calls(); len(calls) != 0 {
+	if calls := f.Calls(); len(calls) != 0 {
 		t.Fatalf("calls were made: %+v", calls)
 	}
 
@@ -446,7 +375,7 @@ func TestRegionPartitionMismatchIsTypedBeforeAnyCall(t *testing.T) {
 	if errors.Is(err, pipelinestop.ErrPartitionMismatch) {
 		t.Fatalf("a client of the execution's partition: %v", err)
 	}
-	if calls := f.calls(); len(calls) == 0 || calls[0].Region != "cn-north-1" {
+	if calls := f.Calls(); len(calls) == 0 || calls[0].Region != "cn-north-1" {
 		t.Fatalf("calls %+v; want the stop sent to cn-north-1", calls)
 	}
 }
@@ -477,7 +406,7 @@ func TestRegionRoutingDisabled(t *testing.T) {
 	if err := ack.Succeed(ctx, "AbCdEf1234", nil, func(o *pipelinestop.Options) { o.CallbackExecutionARN = arns[0] }); !errors.Is(err, pipelinestop.ErrNotFound) {
 		t.Errorf("Succeed with routing off: %v; want ErrNotFound from the client's Region", err)
 	}
-	calls := f.calls()
+	calls := f.Calls()
 	for _, c := range calls {
 		if c.Region != clientRegion {
 			t.Errorf("%s about %s went to %s with routing off", c.Op, c.ARN, c.Region)
@@ -588,7 +517,7 @@ func TestRegionAnswersRouted(t *testing.T) {
 	})
 	f.requireRouted(t)
 	answersIn := map[string]int{}
-	for _, c := range f.calls() {
+	for _, c := range f.Calls() {
 		if strings.HasPrefix(c.Op, "SendPipelineExecutionStep") {
 			answersIn[c.Region]++
 		}
@@ -617,8 +546,8 @@ func TestRegionEndpointResolvedPerPartition(t *testing.T) {
 			hc := doerFunc(func(r *http.Request) (*http.Response, error) {
 				mu.Lock()
 				hosts = append(hosts, r.URL.Host)
-				if m := scopeRegion.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-					scopes = append(scopes, m[1])
+				if region := regionfront.ScopeRegion(r.Header.Get("Authorization")); region != "" {
+					scopes = append(scopes, region)
 				}
 				mu.Unlock()
 				body := `{"PipelineExecutionStatus":"Stopped"}`

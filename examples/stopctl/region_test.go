@@ -1,45 +1,32 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pipelinestop/pipelinestop"
 	"github.com/pipelinestop/pipelinestop/internal/emulator"
+	"github.com/pipelinestop/pipelinestop/internal/regionfront"
 )
 
-// scopeRegion reads the Region of a SigV4 Authorization header.
-var scopeRegion = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([^/]+)/`)
-
 // routedCall is one SageMaker request the Region front received.
-type routedCall struct{ region, op, arn string }
+type routedCall = regionfront.Call
 
-// regionFront is a loopback endpoint that passes each request to the
-// emulator of the Region its signature's credential scope names, and
-// records where each went.
+// regionFront is internal/regionfront's recording endpoint in front of one
+// emulator, which keeps state per Region (from each request's SigV4 scope);
+// ems[r] is Region r's view of it.
 type regionFront struct {
-	url   string
-	ems   map[string]*emulator.Emulator
-	mu    sync.Mutex
-	calls []routedCall
+	*regionfront.Front
+	url string
+	ems map[string]*emulator.Emulator
 }
 
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
-	f := &regionFront{ems: map[string]*emulator.Emulator{}}
-	// One emulator, which keeps state per Region (from each request's
-	// SigV4 scope); f.ems[r] is Region r's view of it.
 	em := emulator.StartTest(t, emulator.Config{Region: regions[0], Timing: fastTiming})
 	em.SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
+	f := &regionFront{ems: map[string]*emulator.Emulator{}}
 	for _, r := range regions {
 		view, err := em.InRegion(r)
 		if err != nil {
@@ -47,41 +34,13 @@ func newRegionFront(t *testing.T, regions ...string) *regionFront {
 		}
 		f.ems[r] = view
 	}
-	u, err := url.Parse(em.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var in struct{ PipelineExecutionArn string }
-		_ = json.Unmarshal(body, &in)
-		c := routedCall{op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "SageMaker."), arn: in.PipelineExecutionArn}
-		if m := scopeRegion.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-			c.region = m[1]
-		}
-		f.mu.Lock()
-		f.calls = append(f.calls, c)
-		f.mu.Unlock()
-		if f.ems[c.region] == nil {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"__type":"UnrecognizedClientException","message":"no such Region here"}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	f.Front = regionfront.Start(t, em.URL(), regions...)
+	f.url = f.URL
 	isolateAWS(t)
 	return f
 }
 
-func (f *regionFront) received() []routedCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]routedCall(nil), f.calls...)
-}
+func (f *regionFront) received() []routedCall { return f.Calls() }
 
 func arnRegion(t *testing.T, arn string) string {
 	t.Helper()
@@ -121,8 +80,8 @@ func TestStopSeveralRegions(t *testing.T) {
 		}
 	}
 	for _, c := range f.received() {
-		if c.arn != "" && c.region != arnRegion(t, c.arn) {
-			t.Errorf("%s about %s went to %s", c.op, c.arn, c.region)
+		if c.ARN != "" && c.Region != arnRegion(t, c.ARN) {
+			t.Errorf("%s about %s went to %s", c.Op, c.ARN, c.Region)
 		}
 	}
 
@@ -145,8 +104,8 @@ func TestStopSeveralRegions(t *testing.T) {
 		t.Fatalf("stop --no-region-routing: %s", r)
 	}
 	for _, c := range f.received()[before:] {
-		if c.region != "us-east-1" {
-			t.Errorf("--no-region-routing: %s went to %s", c.op, c.region)
+		if c.Region != "us-east-1" {
+			t.Errorf("--no-region-routing: %s went to %s", c.Op, c.Region)
 		}
 	}
 	if st, _, _ := f.ems["eu-west-1"].ExecutionStatus(arn); st != emulator.StatusExecuting {
@@ -168,8 +127,8 @@ func TestStopPipelineARNOfAnotherRegion(t *testing.T) {
 		t.Fatalf("stop --pipeline %s from us-east-1: %s", pipelineARN, r)
 	}
 	for _, c := range f.received() {
-		if c.region != "eu-west-1" {
-			t.Errorf("%s went to %s; want eu-west-1", c.op, c.region)
+		if c.Region != "eu-west-1" {
+			t.Errorf("%s went to %s; want eu-west-1", c.Op, c.Region)
 		}
 	}
 	if n := f.ems["eu-west-1"].EffectiveStops(arn); n != 1 {
@@ -207,8 +166,8 @@ func TestStatusAndAckInTheExecutionsRegion(t *testing.T) {
 		t.Fatalf("answers in us-west-2: %+v", answers)
 	}
 	for _, c := range f.received() {
-		if c.region != "us-west-2" {
-			t.Errorf("%s went to %s", c.op, c.region)
+		if c.Region != "us-west-2" {
+			t.Errorf("%s went to %s", c.Op, c.Region)
 		}
 	}
 	// Another partition: an error before any call.
