@@ -47,19 +47,9 @@ type regionFront struct {
 // the front, which passes on the requests signed for one of regions.
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
-	em := emulator.StartTest(t, emulator.Config{Region: regions[0],
-		Timing: emulator.Timing{StepDuration: 50 * time.Millisecond, StopDelay: 20 * time.Millisecond}})
-	f := &regionFront{ems: map[string]*emulator.Emulator{}}
-	for _, r := range regions {
-		view, err := em.InRegion(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.ems[r] = view
-	}
-	f.Front = regionfront.Start(t, em.URL(), regions...)
-	f.url = f.URL
-	return f
+	f := regionfront.WithEmulator(t, emulator.Config{
+		Timing: emulator.Timing{StepDuration: 50 * time.Millisecond, StopDelay: 20 * time.Millisecond}}, regions...)
+	return &regionFront{Front: f, url: f.URL, ems: f.Ems}
 }
 
 // client returns a SageMaker client configured for region, pointed at the

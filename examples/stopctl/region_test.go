@@ -14,8 +14,7 @@ import (
 type routedCall = regionfront.Call
 
 // regionFront is internal/regionfront's recording endpoint in front of one
-// emulator, which keeps state per Region (from each request's SigV4 scope);
-// ems[r] is Region r's view of it.
+// emulator, which keeps state per Region; ems[r] is Region r's view of it.
 type regionFront struct {
 	*regionfront.Front
 	url string
@@ -24,20 +23,10 @@ type regionFront struct {
 
 func newRegionFront(t *testing.T, regions ...string) *regionFront {
 	t.Helper()
-	em := emulator.StartTest(t, emulator.Config{Region: regions[0], Timing: fastTiming})
-	em.SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
-	f := &regionFront{ems: map[string]*emulator.Emulator{}}
-	for _, r := range regions {
-		view, err := em.InRegion(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.ems[r] = view
-	}
-	f.Front = regionfront.Start(t, em.URL(), regions...)
-	f.url = f.URL
+	f := regionfront.WithEmulator(t, emulator.Config{Timing: fastTiming}, regions...)
+	f.Ems[regions[0]].SetStepTiming(longStep, emulator.StepTiming{Duration: emulator.Forever})
 	isolateAWS(t)
-	return f
+	return &regionFront{Front: f, url: f.URL, ems: f.Ems}
 }
 
 func (f *regionFront) received() []routedCall { return f.Calls() }

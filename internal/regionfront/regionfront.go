@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pipelinestop/pipelinestop/internal/emulator"
 )
 
 // Call is one request the front received.
@@ -29,9 +31,11 @@ type Call struct {
 	Token  string // CallbackToken of the request, if any
 }
 
-// Front is the recording endpoint; URL is its address.
+// Front is the recording endpoint; URL is its address. Ems, set by
+// WithEmulator, holds each Region's view of the emulator behind it.
 type Front struct {
 	URL     string
+	Ems     map[string]*emulator.Emulator
 	regions []string
 	mu      sync.Mutex
 	log     []Call
@@ -41,6 +45,27 @@ type Front struct {
 // scopeRegion reads the Region of a SigV4 Authorization header:
 // "AWS4-HMAC-SHA256 Credential=AKID/20261201/eu-west-1/sagemaker/aws4_request, ...".
 var scopeRegion = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([^/]+)/`)
+
+// WithEmulator starts an emulator with cfg (its default Region is the
+// first of regions, which must not be empty) and a front before it that
+// passes on the requests signed for one of regions; Ems[r] is Region r's
+// view of the emulator.
+func WithEmulator(tb testing.TB, cfg emulator.Config, regions ...string) *Front {
+	tb.Helper()
+	cfg.Region = regions[0]
+	em := emulator.StartTest(tb, cfg)
+	ems := map[string]*emulator.Emulator{}
+	for _, r := range regions {
+		view, err := em.InRegion(r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ems[r] = view
+	}
+	f := Start(tb, em.URL(), regions...)
+	f.Ems = ems
+	return f
+}
 
 // ScopeRegion returns the Region of a SigV4 Authorization header's
 // credential scope, or "" when it names none.
