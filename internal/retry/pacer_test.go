@@ -13,37 +13,6 @@ import (
 	"github.com/pipelinestop/pipelinestop/internal/retry"
 )
 
-// jitteryBucket is a service that admits rate calls a second (a token
-// bucket of burst 1) on a fake clock, where each call reaches it a random
-// delay after it was sent: the timing jitter of a real machine, which
-// makes calls sent 1/rate apart arrive closer than that about half the
-// time.
-type jitteryBucket struct {
-	clock     *fakeclock.Auto
-	rng       *rand.Rand
-	jitter    time.Duration // the most a call is delayed
-	rate      float64
-	tokens    float64
-	last      time.Time
-	admitted  int
-	throttled int
-}
-
-func (b *jitteryBucket) call() error {
-	arrival := b.clock.Now().Add(time.Duration(b.rng.Int64N(int64(b.jitter) + 1)))
-	if arrival.After(b.last) {
-		b.tokens = min(1, b.tokens+arrival.Sub(b.last).Seconds()*b.rate)
-		b.last = arrival
-	}
-	if b.tokens < 1 {
-		b.throttled++
-		return errThrottled
-	}
-	b.tokens--
-	b.admitted++
-	return nil
-}
-
 // TestPacerSettlesUnderJitter stops 2,000 things one after another
 // through a shared pacer against burst-1 buckets of 10 and 50 calls a
 // second whose calls arrive up to a tenth of the interval late, at random
@@ -55,7 +24,7 @@ func (b *jitteryBucket) call() error {
 func TestPacerSettlesUnderJitter(t *testing.T) {
 	for _, rate := range []float64{10, 50} {
 		clock := fakeclock.NewAuto(epoch)
-		svc := &jitteryBucket{clock: clock, rng: rand.New(rand.NewPCG(1, 2)), jitter: time.Duration(float64(time.Second) / rate / 50),
+		svc := &bucket{clock: clock, rng: rand.New(rand.NewPCG(1, 2)), jitter: time.Duration(float64(time.Second) / rate / 50),
 			rate: rate, tokens: 1, last: epoch}
 		pacer := retry.NewPacer()
 		const n = 2000

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,9 +95,14 @@ func TestSleepPrefersEndedContext(t *testing.T) {
 }
 
 // bucket is a service that admits rate calls a second (a token bucket
-// of burst 1) and throttles the rest, on a fake clock.
+// of burst 1) and throttles the rest, on a fake clock. With jitter, each
+// call reaches it a random delay (up to jitter) after it was sent: the
+// timing jitter of a real machine, which makes calls sent 1/rate apart
+// arrive closer than that about half the time.
 type bucket struct {
 	clock     *fakeclock.Auto
+	rng       *rand.Rand    // with jitter: draws each call's delay
+	jitter    time.Duration // the most a call is delayed on its way (0: none)
 	rate      float64
 	tokens    float64
 	last      time.Time
@@ -107,9 +113,14 @@ type bucket struct {
 var errThrottled = errors.New("throttled")
 
 func (b *bucket) call() error {
-	now := b.clock.Now()
-	b.tokens = min(1, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
+	arrival := b.clock.Now()
+	if b.jitter > 0 {
+		arrival = arrival.Add(time.Duration(b.rng.Int64N(int64(b.jitter) + 1)))
+	}
+	if arrival.After(b.last) {
+		b.tokens = min(1, b.tokens+arrival.Sub(b.last).Seconds()*b.rate)
+		b.last = arrival
+	}
 	if b.tokens < 1 {
 		b.throttled++
 		return errThrottled
