@@ -70,7 +70,11 @@ func (e *env) startExecution(t *testing.T, pipeline string, args map[string]any)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.em.WaitStepStatus(testCtx(t, 5*time.Second), arn, "Process", emulator.StatusExecuting); err != nil {
+	// The step has started once it is Executing or past it: a running
+	// consumer can answer it before this looks (a Failed step was missed
+	// this way, and the wait for Executing ran out).
+	if err := e.em.WaitStepStatus(testCtx(t, 5*time.Second), arn, "Process", emulator.StatusExecuting,
+		emulator.StatusSucceeded, emulator.StatusFailed, emulator.StatusStopped); err != nil {
 		t.Fatal(err)
 	}
 	token, err = e.em.CallbackToken(arn, "Process")
