@@ -99,24 +99,7 @@ func growingPoller(first time.Duration, m float64, limit time.Duration) func(con
 // fixedPoller polls DescribePipelineExecution at once and then every
 // interval until the status is terminal.
 func fixedPoller(interval time.Duration) func(context.Context, pipelinestop.StopAPIClient, pipelinestop.Clock, string) error {
-	return func(ctx context.Context, c pipelinestop.StopAPIClient, clock pipelinestop.Clock, arn string) error {
-		in := &sagemaker.DescribePipelineExecutionInput{PipelineExecutionArn: aws.String(arn)}
-		for range maxPolls {
-			out, err := c.DescribePipelineExecution(ctx, in)
-			if err != nil {
-				return err
-			}
-			if pipelinestop.IsTerminal(out.PipelineExecutionStatus) {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-clock.After(interval):
-			}
-		}
-		return fmt.Errorf("no terminal status after %d polls", maxPolls)
-	}
+	return growingPoller(interval, 1, interval)
 }
 
 // waitRun is one strategy's wait for one stop.

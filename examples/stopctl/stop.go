@@ -123,19 +123,25 @@ const noRoutingUsage = "send every call to --region (or --endpoint-url) instead 
 // client's Region is an error matching pipelinestop.ErrPartitionMismatch.
 func routeTo(client *sagemaker.Client, arn string, off bool) ([]func(*sagemaker.Options), error) {
 	a, err := pipelinestop.ParseExecutionARN(arn)
-	if off || err != nil || a.Region == "" {
+	if err != nil {
 		return nil, nil
 	}
-	region := client.Options().Region
-	if region == a.Region {
+	return routeToRegion(client, shortARN(arn), a.Region, a.Partition, off)
+}
+
+// routeToRegion is routeTo for a resource (named what in errors) of
+// region in partition.
+func routeToRegion(client *sagemaker.Client, what, region, partition string, off bool) ([]func(*sagemaker.Options), error) {
+	own := client.Options().Region
+	if off || region == "" || own == region {
 		return nil, nil
 	}
-	if p, ok := pipelinestop.RegionPartition(region); ok && p != a.Partition {
+	if p, ok := pipelinestop.RegionPartition(own); ok && p != partition {
 		return nil, fmt.Errorf("%w: %s is in Region %s of partition %s, and the configured Region %s is in partition %s: "+
-			"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, shortARN(arn), a.Region,
-			a.Partition, region, p, a.Partition)
+			"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, what, region,
+			partition, own, p, partition)
 	}
-	return []func(*sagemaker.Options){func(o *sagemaker.Options) { o.Region = a.Region }}, nil
+	return []func(*sagemaker.Options){func(o *sagemaker.Options) { o.Region = region }}, nil
 }
 
 // pipelineNamePattern is SageMaker's pattern of a pipeline name.
@@ -156,18 +162,12 @@ func (e *env) withTimeout(ctx context.Context, d time.Duration) (context.Context
 func executingExecutions(ctx context.Context, client *sagemaker.Client, pipeline string, route bool) ([]string, error) {
 	p := sagemaker.NewListPipelineExecutionsPaginator(client, &sagemaker.ListPipelineExecutionsInput{
 		PipelineName: aws.String(pipeline), MaxResults: aws.Int32(100)})
-	var opts []func(*sagemaker.Options)
-	if region := pipelineARNRegion(pipeline); route && region != "" && region != client.Options().Region {
-		// A pipeline ARN is listed in its Region, as execution ARNs are
-		// stopped in theirs.
-		if cp, ok := pipelinestop.RegionPartition(client.Options().Region); ok {
-			if pp, ok := pipelinestop.RegionPartition(region); ok && pp != cp {
-				return nil, fmt.Errorf("%w: pipeline %s is in Region %s of partition %s, and the client's Region %s is in partition %s: "+
-					"use --region (or a profile) of a Region of %s", pipelinestop.ErrPartitionMismatch, pipeline, region, pp,
-					client.Options().Region, cp, pp)
-			}
-		}
-		opts = append(opts, func(o *sagemaker.Options) { o.Region = region })
+	// A pipeline ARN is listed in its Region, as execution ARNs are
+	// stopped in theirs.
+	partition, region := pipelineARNRegion(pipeline)
+	opts, err := routeToRegion(client, "pipeline "+pipeline, region, partition, !route)
+	if err != nil {
+		return nil, err
 	}
 	var arns []string
 	for p.HasMorePages() {
@@ -184,14 +184,14 @@ func executingExecutions(ctx context.Context, client *sagemaker.Client, pipeline
 	return arns, nil
 }
 
-// pipelineARNRegion returns the Region of a pipeline ARN
+// pipelineARNRegion returns the partition and Region of a pipeline ARN
 // (arn:PARTITION:sagemaker:REGION:ACCOUNT:pipeline/NAME), or "" for a name.
-func pipelineARNRegion(pipeline string) string {
+func pipelineARNRegion(pipeline string) (partition, region string) {
 	parts := strings.SplitN(pipeline, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sagemaker" || !strings.HasPrefix(parts[5], "pipeline/") {
-		return ""
+		return "", ""
 	}
-	return parts[3]
+	return parts[1], parts[3]
 }
 
 func (e *env) nothingToStop(pipeline string, fail bool) error {
