@@ -91,7 +91,18 @@ func (env *watchEnv) newWatcher(wOpts ...func(*pipelinestop.WatcherOptions)) *pi
 func (env *watchEnv) run(w *pipelinestop.Watcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	receives := env.em.Requests("ReceiveMessage")
 	go func() { done <- w.Run(ctx) }()
+	// Run has begun (a Wait that starts now uses the Watcher, not its
+	// polling fallback) once its first receive reached the emulator: a Wait
+	// whose first poll came before Run began polled again when it did.
+	for deadline := time.Now().Add(10 * time.Second); env.em.Requests("ReceiveMessage") == receives; {
+		if time.Now().After(deadline) {
+			cancel()
+			env.t.Fatal("the Watcher's Run made no receive in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
